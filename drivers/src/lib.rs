@@ -1,0 +1,24 @@
+//! Device drivers of the estate gateway. A driver owns one device connection,
+//! turns protocol traffic into [`DeviceEvent`]s and executes [`DeviceCommand`]s;
+//! it reconnects by itself and knows nothing of residents or alarms.
+//!
+//! - [`event`]: the vocabulary: `DeviceEvent`, `DeviceCommand`, frames.
+//! - [`credential`]: credentials in canonical form (cards, tags, plates...).
+//! - [`driver`]: `DriverConfig` (tagged by `driver`), `DriverContext`, sinks.
+//! - [`backoff`]: reconnect pacing shared by all drivers.
+//! - [`sim`]: the simulated estate (`driver = "sim"`).
+//! - [`testing`]: the conformance test every driver passes.
+
+pub mod backoff;
+pub mod credential;
+pub mod driver;
+pub mod event;
+pub mod sim;
+pub mod testing;
+
+pub use credential::{Credential, CredentialKind};
+pub use driver::{BuildError, ConfigProblem, DriverConfig, DriverContext, DriverTask};
+pub use event::{
+    Action, CredentialRead, DeviceCommand, DeviceEvent, DeviceId, Direction, DoorId, EventBody,
+    Frame, InputKind, Output, PersonId, PlateColour, Presence, SensorKind, ZoneId,
+};

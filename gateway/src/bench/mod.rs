@@ -1,0 +1,73 @@
+//! `gatewayd bench`: the speed figures of the README, measured here and now.
+//! Speed targets live here, not in timed tests: machines are shared and noisy,
+//! so each figure that has a goal is compared with a reference measured in the
+//! same run and reported as a ratio.
+//!
+//! - `decisions`: access decision latency with a large roster.
+//! - `journal`: durable appends per second.
+//! - `uplink`: QoS 1 messages per second to a local mosquitto against a paho-mqtt
+//!   publisher, and the time to drain a large backlog.
+
+mod decisions;
+mod journal;
+mod uplink;
+
+use anyhow::Result;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Run only these sections (decisions, journal, uplink, drain); default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Roster size for the decision benchmark.
+    #[arg(long, default_value_t = 100_000)]
+    pub persons: usize,
+    /// Messages for the uplink comparison with paho-mqtt.
+    #[arg(long, default_value_t = 50_000)]
+    pub messages: usize,
+    /// Backlog size for the drain benchmark.
+    #[arg(long, default_value_t = 180_000)]
+    pub backlog: usize,
+    /// The Python with paho-mqtt for the reference publisher (default: .venv/bin/python, then python3).
+    #[arg(long)]
+    pub python: Option<std::path::PathBuf>,
+}
+
+impl BenchArgs {
+    fn wants(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+}
+
+/// p50/p99/max of a histogram of microseconds, as printed.
+pub(crate) fn percentiles(h: &hdrhistogram::Histogram<u64>) -> String {
+    format!(
+        "p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs (n = {})",
+        h.value_at_quantile(0.50) as f64,
+        h.value_at_quantile(0.99) as f64,
+        h.max() as f64,
+        h.len()
+    )
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    println!(
+        "gatewayd bench ({} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    if args.wants("decisions") {
+        decisions::run(args.persons)?;
+    }
+    if args.wants("journal") {
+        journal::run().await?;
+    }
+    if args.wants("uplink") {
+        uplink::compare_with_paho(args.messages, args.python.clone()).await?;
+    }
+    if args.wants("drain") {
+        uplink::drain(args.backlog).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Commands from outside (the platform's `P/cmd/{name}`, the console's API)
+//! parsed from their JSON shapes and carried out the same way: the engine for
+//! state, the face gallery for photos. A malformed command changes nothing and
+//! gets an error naming the field that was wrong.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use drivers::{Credential, CredentialKind, DoorId, PersonId};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::engine::{
+    Actor, Command, CommandError, CommandOk, EngineHandle, ErrorCode, Group, Person,
+};
+use crate::vision::{FaceEnroller, FaceSlot};
+
+/// The person of `person.upsert` and `PUT /api/persons/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonIn {
+    pub id: String,
+    pub name: String,
+    pub group: Group,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub valid_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub credentials: Vec<CredentialIn>,
+    /// Face photos, base64 JPEG.
+    #[serde(default)]
+    pub faces: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialIn {
+    #[serde(rename = "type")]
+    pub kind: CredentialKind,
+    pub value: String,
+}
+
+/// A parsed command, ready to run.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Upsert {
+        person: Person,
+        photos: Vec<Bytes>,
+        by: Actor,
+    },
+    Engine(Command),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpsertMsg {
+    #[allow(dead_code)]
+    request_id: Option<String>,
+    person: PersonIn,
+    by: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteMsg {
+    #[allow(dead_code)]
+    request_id: Option<String>,
+    id: String,
+    by: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoorOpenMsg {
+    #[allow(dead_code)]
+    request_id: Option<String>,
+    door: String,
+    by: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlarmAckMsg {
+    #[allow(dead_code)]
+    request_id: Option<String>,
+    alarm: Uuid,
+    by: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// The `request_id` of a payload, read leniently so that even a broken command
+/// can be answered with its id.
+pub fn request_id(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        request_id: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Id>(payload).ok()?.request_id? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn invalid(message: impl Into<String>) -> CommandError {
+    CommandError::new(ErrorCode::Invalid, message)
+}
+
+/// Deserialises with the path of the first wrong field in the message.
+fn from_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, CommandError> {
+    let de = &mut serde_json::Deserializer::from_slice(payload);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." || path.is_empty() {
+            invalid(format!("{}", e.inner()))
+        } else {
+            invalid(format!("{path}: {}", e.inner()))
+        }
+    })
+}
+
+/// Parses a platform command by name. `platform_by` names the actor when the
+/// payload has no `by`.
+pub fn parse_platform(name: &str, payload: &[u8]) -> Result<Request, CommandError> {
+    let actor = |by: Option<String>| Actor::platform(by.as_deref().unwrap_or("platform"));
+    match name {
+        "person.upsert" => {
+            let m: UpsertMsg = from_json(payload)?;
+            let (person, photos) = person_from(m.person, "person.")?;
+            Ok(Request::Upsert {
+                person,
+                photos,
+                by: actor(m.by),
+            })
+        }
+        "person.delete" => {
+            let m: DeleteMsg = from_json(payload)?;
+            Ok(Request::Engine(Command::PersonDelete {
+                id: PersonId::new(m.id),
+                by: actor(m.by),
+            }))
+        }
+        "door.open" => {
+            let m: DoorOpenMsg = from_json(payload)?;
+            Ok(Request::Engine(Command::DoorOpen {
+                door: DoorId::new(m.door),
+                by: actor(m.by),
+            }))
+        }
+        "alarm.ack" => {
+            let m: AlarmAckMsg = from_json(payload)?;
+            Ok(Request::Engine(Command::AlarmAck {
+                alarm: m.alarm,
+                by: actor(m.by),
+                note: m.note,
+            }))
+        }
+        other => Err(CommandError::new(
+            ErrorCode::UnknownCommand,
+            format!("unknown command `{other}`"),
+        )),
+    }
+}
+
+/// Checks and normalises a person; `prefix` names the field path in errors.
+pub fn person_from(p: PersonIn, prefix: &str) -> Result<(Person, Vec<Bytes>), CommandError> {
+    let mut credentials = Vec::with_capacity(p.credentials.len());
+    for (i, c) in p.credentials.into_iter().enumerate() {
+        let cred = Credential::parse(c.kind, &c.value)
+            .map_err(|e| invalid(format!("{prefix}credentials[{i}]: {e}")))?;
+        credentials.push(cred);
+    }
+    let mut photos = Vec::with_capacity(p.faces.len());
+    for (i, f) in p.faces.iter().enumerate() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(f.trim())
+            .map_err(|e| invalid(format!("{prefix}faces[{i}]: not base64: {e}")))?;
+        photos.push(Bytes::from(bytes));
+    }
+    if p.tags.iter().any(|t| t.is_empty() || t.len() > 64) {
+        return Err(invalid(format!(
+            "{prefix}tags: each tag must be 1-64 characters"
+        )));
+    }
+    Ok((
+        Person {
+            id: PersonId::new(p.id),
+            name: p.name,
+            group: p.group,
+            tags: p.tags,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            credentials,
+            faces: 0,
+        },
+        photos,
+    ))
+}
+
+/// Runs commands: the engine, and the face gallery when there is one.
+#[derive(Clone)]
+pub struct Controller {
+    pub engine: EngineHandle,
+    pub faces: FaceSlot,
+}
+
+impl Controller {
+    pub fn new(engine: EngineHandle) -> Self {
+        Self {
+            engine,
+            faces: FaceSlot::default(),
+        }
+    }
+
+    fn enroller(&self) -> Option<Arc<dyn FaceEnroller>> {
+        self.faces.read().ok().and_then(|g| g.clone())
+    }
+
+    pub async fn execute(&self, req: Request) -> Result<CommandOk, CommandError> {
+        match req {
+            Request::Engine(cmd) => {
+                let delete = match &cmd {
+                    Command::PersonDelete { id, .. } => Some(id.clone()),
+                    _ => None,
+                };
+                let out = self.engine.command(cmd).await?;
+                if let (Some(id), Some(faces)) = (delete, self.enroller()) {
+                    faces.remove(&id).await?;
+                }
+                Ok(out)
+            }
+            Request::Upsert {
+                mut person,
+                photos,
+                by,
+            } => {
+                // Photos are checked before anything is stored: a bad photo changes nothing.
+                let prepared = if photos.is_empty() {
+                    None
+                } else {
+                    let enroller = self.enroller().ok_or_else(|| {
+                        invalid("face photos given, but face matching is not enabled on this gateway ([faces])")
+                    })?;
+                    let prepared = enroller.prepare(&person.id, photos).await?;
+                    Some((enroller, prepared))
+                };
+                if let Some((enroller, prepared)) = prepared {
+                    person.faces = enroller.commit(&person.id, prepared).await?;
+                }
+                self.engine
+                    .command(Command::PersonUpsert { person, by })
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_contract_shapes() {
+        let r = parse_platform(
+            "person.upsert",
+            r#"{"request_id":"r1","person":{"id":"p1","name":"Li Wei","group":"resident","tags":["elderly_alone"],"credentials":[{"type":"card","value":"00123"},{"type":"plate","value":"京A·12345"}],"faces":[]}}"#.as_bytes(),
+        )
+        .unwrap();
+        match r {
+            Request::Upsert { person, photos, by } => {
+                assert_eq!(person.credentials[0].value, "123");
+                assert_eq!(person.credentials[1].value, "京A12345");
+                assert!(photos.is_empty());
+                assert_eq!(by.to_string(), "platform/platform");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_platform(
+                "door.open",
+                br#"{"request_id":"r2","door":"north","by":"ops"}"#
+            ),
+            Ok(Request::Engine(Command::DoorOpen { .. }))
+        ));
+        assert!(matches!(
+            parse_platform(
+                "alarm.ack",
+                br#"{"request_id":"r3","alarm":"0192f1a0-0000-7000-8000-000000000000","by":"ops","note":"ok"}"#
+            ),
+            Ok(Request::Engine(Command::AlarmAck { .. }))
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse_platform("door.open", br#"{"request_id":"r","door":5}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Invalid);
+        assert!(e.message.starts_with("door:"), "{}", e.message);
+        let e = parse_platform(
+            "person.upsert",
+            br#"{"request_id":"r","person":{"id":"p","name":"n","group":"resident","credentials":[{"type":"badge","value":"1"}]}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("person.credentials[0].type"),
+            "{}",
+            e.message
+        );
+        let e = parse_platform(
+            "person.upsert",
+            br#"{"person":{"id":"p","name":"n","group":"resident","credentials":[{"type":"card","value":"x1"}]}}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("person.credentials[0]"), "{}", e.message);
+        let e = parse_platform(
+            "person.upsert",
+            br#"{"person":{"id":"p","name":"n","group":"resident","faces":["@@"]}}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("faces[0]: not base64"), "{}", e.message);
+        assert_eq!(
+            parse_platform("self.destruct", b"{}").unwrap_err().code,
+            ErrorCode::UnknownCommand
+        );
+        assert_eq!(
+            parse_platform("door.open", b"{not json").unwrap_err().code,
+            ErrorCode::Invalid
+        );
+        let e = parse_platform("alarm.ack", br#"{"alarm":"nope","by":"x"}"#).unwrap_err();
+        assert!(e.message.starts_with("alarm:"), "{}", e.message);
+    }
+
+    #[test]
+    fn request_id_is_read_from_broken_commands() {
+        assert_eq!(
+            request_id(br#"{"request_id":"abc","door":5}"#).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(request_id(br#"{"request_id":7}"#).as_deref(), Some("7"));
+        assert_eq!(request_id(b"garbage"), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Engine behaviour, fed inputs with explicit times.

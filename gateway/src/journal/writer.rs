@@ -1,0 +1,280 @@
+//! The journal's single writer. It alone assigns `seq`, so numbering is gap-free
+//! without locks. Everything queued while one batch is being made durable goes
+//! into the next one (group commit): one fsync for many records.
+//!
+//! A failing disk (full, read-only) is retried with backoff while the records
+//! stay queued in memory: they are not lost, and nobody sees them before they
+//! are durable.
+
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+use super::record::{Record, SnapshotRef};
+use super::store::{self, Stored};
+use super::WriteReq;
+
+/// At most this many records in one batch, to bound a batch's memory and latency.
+const MAX_BATCH: usize = 8192;
+
+pub(super) struct Writer {
+    db: sled::Db,
+    tree: sled::Tree,
+    last_seq: u64,
+    ids: Arc<(String, String)>,
+    committed: watch::Sender<u64>,
+    queued: Arc<AtomicU64>,
+    /// Payload and snapshot bytes stored, mirrored in `m bytes`.
+    bytes: u64,
+}
+
+impl Writer {
+    pub fn new(
+        db: sled::Db,
+        tree: sled::Tree,
+        last_seq: u64,
+        ids: Arc<(String, String)>,
+        committed: watch::Sender<u64>,
+        queued: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            db,
+            last_seq,
+            ids,
+            bytes: store::u64_value(
+                tree.get(store::named(store::META, store::META_BYTES))
+                    .ok()
+                    .flatten()
+                    .as_deref(),
+            ),
+            tree,
+            committed,
+            queued,
+        }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<WriteReq>) {
+        let mut reqs = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            let mut count = 0;
+            while let Some(req) = next.take() {
+                match req {
+                    WriteReq::Append(a) => {
+                        count += a.drafts.len();
+                        reqs.push(a);
+                    }
+                    WriteReq::Evict { seqs, reply } => {
+                        // Keep order: what was appended before the eviction is stored first.
+                        if !reqs.is_empty() {
+                            self.commit(&mut reqs).await;
+                            count = 0;
+                        }
+                        let outcome = self.evict(&seqs).await;
+                        let _ = reply.send(outcome);
+                    }
+                }
+                if count < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !reqs.is_empty() {
+                self.commit(&mut reqs).await;
+            }
+        }
+        // All senders gone: the gateway is stopping; make sure the last batch is on disk.
+        if let Err(e) = self.db.flush_async().await {
+            tracing::error!("journal: final flush failed: {e}");
+        }
+    }
+
+    /// Numbers, stores and flushes one group, retrying until the disk takes it.
+    async fn commit(&mut self, reqs: &mut Vec<super::AppendReq>) {
+        let (batch, records, bytes) = self.prepare(reqs);
+        self.apply(batch, records.len()).await;
+        self.bytes = bytes;
+        self.last_seq += records.len() as u64;
+        self.queued
+            .fetch_sub(records.len() as u64, Ordering::Relaxed);
+        self.committed.send_replace(self.last_seq);
+        // Hand each waiting requester its own records.
+        let mut records = records.into_iter();
+        for req in reqs.drain(..) {
+            let mine: Vec<Record> = records.by_ref().take(req.drafts.len()).collect();
+            if let Some(reply) = req.reply {
+                let _ = reply.send(mine);
+            }
+        }
+    }
+
+    /// Builds the atomic batch: records numbered from `last_seq + 1`, alarm
+    /// index entries, snapshots with their reference counts, the bytes counter.
+    fn prepare(&self, reqs: &mut [super::AppendReq]) -> (sled::Batch, Vec<Record>, u64) {
+        let mut batch = sled::Batch::default();
+        let mut records = Vec::new();
+        let mut seq = self.last_seq;
+        let mut bytes = self.bytes;
+        let mut snap_refs: std::collections::HashMap<String, u32> = Default::default();
+        for req in reqs.iter_mut() {
+            for draft in req.drafts.iter_mut() {
+                seq += 1;
+                let mut body = draft.body.clone();
+                if let Some(jpeg) = draft.snapshot.take() {
+                    let sha = hex::encode(Sha256::digest(&jpeg));
+                    *body.snapshot_mut() = Some(SnapshotRef {
+                        sha256: sha.clone(),
+                        bytes: jpeg.len() as u64,
+                    });
+                    let refs = snap_refs
+                        .entry(sha.clone())
+                        .or_insert_with(|| self.snapshot_refs(&sha));
+                    if *refs == 0 {
+                        bytes += jpeg.len() as u64;
+                        batch.insert(store::named(store::SNAPSHOT, &sha), jpeg.to_vec());
+                    }
+                    *refs += 1;
+                }
+                let record = Record {
+                    id: draft.id,
+                    seq,
+                    ts: draft.ts,
+                    estate: self.ids.0.clone(),
+                    gateway: self.ids.1.clone(),
+                    body,
+                };
+                let json = record.to_json();
+                let alarm = record.body.is_alarm();
+                let raw = Stored::encode(record.ts, alarm, &record.body.topic_suffix(), &json);
+                bytes += raw.len() as u64;
+                batch.insert(&store::key(store::RECORD, seq), raw);
+                if alarm {
+                    batch.insert(&store::key(store::ALARM, seq), &[][..]);
+                }
+                records.push(record);
+            }
+        }
+        for (sha, refs) in snap_refs {
+            batch.insert(
+                store::named(store::SNAP_REFS, &sha),
+                &(refs as u64).to_be_bytes(),
+            );
+        }
+        batch.insert(
+            store::named(store::META, store::META_BYTES),
+            &bytes.to_be_bytes(),
+        );
+        (batch, records, bytes)
+    }
+
+    fn snapshot_refs(&self, sha: &str) -> u32 {
+        let v = self
+            .tree
+            .get(store::named(store::SNAP_REFS, sha))
+            .ok()
+            .flatten();
+        store::u64_value(v.as_deref()) as u32
+    }
+
+    /// Applies a batch and makes it durable, retrying until the disk takes it.
+    async fn apply(&self, batch: sled::Batch, records: usize) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let result = match self.tree.apply_batch(batch.clone()) {
+                Ok(()) => self.db.flush_async().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(
+                        records,
+                        "journal: cannot write, retrying in {delay:?} (nothing is lost meanwhile): {e}"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Removes records (and snapshots no other record refers to).
+    async fn evict(&mut self, seqs: &[u64]) -> super::Evicted {
+        let mut batch = sled::Batch::default();
+        let mut out = super::Evicted::default();
+        let mut bytes = self.bytes;
+        let mut snap_refs: std::collections::HashMap<String, u32> = Default::default();
+        let mut upto = store::u64_value(
+            self.tree
+                .get(store::named(store::META, store::META_EVICTED_UPTO))
+                .ok()
+                .flatten()
+                .as_deref(),
+        );
+        for &seq in seqs {
+            let key = store::key(store::RECORD, seq);
+            let Ok(Some(raw)) = self.tree.get(key) else {
+                continue;
+            };
+            bytes = bytes.saturating_sub(raw.len() as u64);
+            if let Some(stored) = Stored::decode(&raw) {
+                if stored.alarm {
+                    batch.remove(&store::key(store::ALARM, seq));
+                }
+                if let Some(sha) = snapshot_sha(stored.json) {
+                    let refs = snap_refs
+                        .entry(sha.clone())
+                        .or_insert_with(|| self.snapshot_refs(&sha));
+                    *refs = refs.saturating_sub(1);
+                }
+            }
+            batch.remove(&key);
+            upto = upto.max(seq);
+            out.records += 1;
+        }
+        for (sha, refs) in snap_refs {
+            if refs == 0 {
+                let skey = store::named(store::SNAPSHOT, &sha);
+                if let Ok(Some(jpeg)) = self.tree.get(&skey) {
+                    bytes = bytes.saturating_sub(jpeg.len() as u64);
+                    out.snapshots += 1;
+                }
+                batch.remove(skey);
+                batch.remove(store::named(store::SNAP_REFS, &sha));
+            } else {
+                batch.insert(
+                    store::named(store::SNAP_REFS, &sha),
+                    &(refs as u64).to_be_bytes(),
+                );
+            }
+        }
+        batch.insert(
+            store::named(store::META, store::META_BYTES),
+            &bytes.to_be_bytes(),
+        );
+        batch.insert(
+            store::named(store::META, store::META_EVICTED_UPTO),
+            &upto.to_be_bytes(),
+        );
+        self.apply(batch, 0).await;
+        self.bytes = bytes;
+        out
+    }
+}
+
+/// The sha256 of a payload's snapshot, if it has one.
+fn snapshot_sha(json: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Snap {
+        sha256: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct WithSnap {
+        snapshot: Option<Snap>,
+    }
+    serde_json::from_slice::<WithSnap>(json)
+        .ok()?
+        .snapshot
+        .map(|s| s.sha256)
+}

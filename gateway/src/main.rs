@@ -1,0 +1,168 @@
+//! `gatewayd`: the estate gateway daemon and its installer tools.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gateway::config::Config;
+use gateway::daemon::Gateway;
+
+#[derive(Parser)]
+#[command(
+    name = "gatewayd",
+    version,
+    about = "Estate edge gateway: access control, journal, uplink, console"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway with a config file.
+    Run {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Check a config file: exit 0 when valid, else print each problem with its key and line.
+    Check {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Run the simulated demo estate (starts a local mosquitto if none is running).
+    Demo(gateway::demo::DemoArgs),
+    /// Print an argon2 hash for a console user's `password_hash` (password read from stdin).
+    HashPassword,
+    /// Measure the gateway's speed and print the figures.
+    Bench(gateway::bench::BenchArgs),
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GATEWAYD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Check { config } => check(&config),
+        Cmd::HashPassword => hash_password(),
+        Cmd::Run { config } => {
+            init_logging();
+            let cfg = load(&config)?;
+            runtime()?.block_on(run(cfg))
+        }
+        Cmd::Demo(args) => {
+            init_logging();
+            runtime()?.block_on(gateway::demo::run(args))
+        }
+        Cmd::Bench(args) => runtime()?.block_on(gateway::bench::run(args)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn load(path: &std::path::Path) -> Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn check(path: &std::path::Path) -> Result<()> {
+    match Config::load(path) {
+        Ok(cfg) => {
+            println!(
+                "{}: ok ({} doors, {} devices, {} console users{})",
+                path.display(),
+                cfg.doors.len(),
+                cfg.devices.len(),
+                cfg.console.users.len(),
+                if cfg.mqtt.is_some() {
+                    ", mqtt uplink"
+                } else {
+                    ", no mqtt uplink"
+                }
+            );
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn hash_password() -> Result<()> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        if p != again {
+            bail!("the passwords differ");
+        }
+        p
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.len() < 8 {
+        bail!("use at least 8 characters");
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    println!("{hash}");
+    Ok(())
+}
+
+/// Runs until SIGINT/SIGTERM; tells systemd when ready and pets its watchdog
+/// only while the engine answers.
+async fn run(cfg: Config) -> Result<()> {
+    let gw = Gateway::start(cfg).await?;
+    tracing::info!(
+        gateway = %gw.config.gateway.id,
+        estate = %gw.config.gateway.estate,
+        "gatewayd running"
+    );
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let watchdog = watchdog(gw.engine.clone());
+    tokio::select! {
+        r = gateway::shutdown::signal() => r?,
+        _ = watchdog => {}
+    }
+    tracing::info!("stopping");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    gw.stop().await;
+    Ok(())
+}
+
+async fn watchdog(engine: gateway::engine::EngineHandle) {
+    let mut usec = 0u64;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return std::future::pending().await;
+    }
+    let every = Duration::from_micros(usec / 2);
+    loop {
+        tokio::time::sleep(every).await;
+        let alive = tokio::time::timeout(every, engine.query(gateway::engine::Query::Doors))
+            .await
+            .is_ok_and(|r| r.is_some());
+        if alive {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!("engine not answering; systemd's watchdog will restart the gateway");
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! The uplink: MQTT store-and-forward from the journal to the community
+//! platform, and the platform's commands back.
+//!
+//! - `topics`: the topic names of the contract.
+//! - `connect`: client options (URL, TLS, credentials, last will).
+//! - `lanes`: the outbox's cursors and PUBACK bookkeeping (pure logic).
+//! - this file: the task that publishes, tracks acknowledgements and runs commands.
+//!
+//! Every record is sent at least once, in `seq` order per lane, from the cursor
+//! the broker last acknowledged (stored in the journal), so neither a broker
+//! outage nor a crash of the gateway loses anything. Alarms have their own lane
+//! and go first: they never wait behind a backlog of pass events.
+
+mod connect;
+pub mod lanes;
+pub mod topics;
+
+pub use connect::parse_url;
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use futures::future::BoxFuture;
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, MqttSection};
+use crate::control::{self, Controller};
+use crate::engine::{CommandError, CommandOk, ErrorCode, Input};
+use crate::journal::{retention::Forwarded, Journal, Stored};
+use lanes::{Acked, Lane, Tag, Tracker};
+use topics::Topics;
+
+/// Why the uplink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UplinkError {
+    #[error("{0}")]
+    Config(String),
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+/// What others may read of the uplink: how far the platform has got.
+#[derive(Clone)]
+pub struct UplinkState {
+    alarms: Arc<AtomicU64>,
+    events: Arc<AtomicU64>,
+    connected: Arc<AtomicBool>,
+    published: Arc<AtomicU64>,
+}
+
+impl UplinkState {
+    /// The cursors acknowledged by the broker.
+    pub fn forwarded(&self) -> Forwarded {
+        Forwarded {
+            events: self.events.load(Ordering::Relaxed),
+            alarms: self.alarms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records not yet acknowledged by the broker (an upper bound: the alarm
+    /// lane is usually further on).
+    pub fn backlog(&self, journal: &Journal) -> u64 {
+        journal.last_committed().saturating_sub(
+            self.events
+                .load(Ordering::Relaxed)
+                .min(self.alarms.load(Ordering::Relaxed)),
+        )
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Records published since start (resends included).
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+}
+
+/// The `P/status` payload.
+pub fn status_payload(state: &str) -> Vec<u8> {
+    serde_json::json!({
+        "state": state,
+        "ts": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The `P/reply/{name}` payload.
+#[derive(Serialize)]
+struct Reply<'a> {
+    request_id: Option<&'a str>,
+    ok: bool,
+    error: Option<&'a str>,
+    code: Option<ErrorCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a CommandOk>,
+}
+
+fn reply_payload(request_id: Option<&str>, result: &Result<CommandOk, CommandError>) -> Vec<u8> {
+    let r = match result {
+        Ok(ok) => Reply {
+            request_id,
+            ok: true,
+            error: None,
+            code: None,
+            result: match ok {
+                CommandOk::Done => None,
+                other => Some(other),
+            },
+        },
+        Err(e) => Reply {
+            request_id,
+            ok: false,
+            error: Some(&e.message),
+            code: Some(e.code),
+            result: None,
+        },
+    };
+    serde_json::to_vec(&r).unwrap_or_default()
+}
+
+/// Builds the uplink; the returned task runs until shutdown.
+pub fn start(
+    m: &MqttSection,
+    cfg: &Config,
+    journal: Journal,
+    controller: Controller,
+    shutdown: CancellationToken,
+) -> Result<(UplinkState, BoxFuture<'static, ()>), UplinkError> {
+    let topics = Topics::new(&m.topic_prefix, &cfg.gateway.estate, &cfg.gateway.id);
+    let options = connect::options(m, cfg, &topics)?;
+    let tracker = Tracker::new(
+        journal.cursor(Lane::Alarms.cursor_name())?,
+        journal.cursor(Lane::Events.cursor_name())?,
+    );
+    let state = UplinkState {
+        alarms: Arc::new(AtomicU64::new(tracker.alarms.acked)),
+        events: Arc::new(AtomicU64::new(tracker.events.acked)),
+        connected: Arc::new(AtomicBool::new(false)),
+        published: Arc::new(AtomicU64::new(0)),
+    };
+    let uplink = Uplink {
+        topics,
+        journal,
+        controller,
+        tracker,
+        state: state.clone(),
+        window: m.inflight.max(1) as usize,
+        allowed: m.commands.clone(),
+        max_command: m.max_command_kib * 1024,
+        recent: RecentReplies::default(),
+    };
+    Ok((state, Box::pin(uplink.run(options, shutdown))))
+}
+
+/// What the connection task reports.
+enum Conn {
+    Event(Event),
+    /// The link dropped; reply once nothing more will be published until the next ConnAck.
+    Down(String, oneshot::Sender<()>),
+}
+
+/// Owns rumqttc's event loop, so that polling is never cancelled mid-packet.
+/// After a drop it waits until the uplink has stopped publishing, then discards
+/// whatever was queued meanwhile: with a clean session, the outbox resends from
+/// its cursor, and stale queued publishes would confuse the packet-id bookkeeping.
+async fn connection(mut el: EventLoop, tx: mpsc::Sender<Conn>, stop: CancellationToken) {
+    let mut backoff =
+        drivers::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        let ev = tokio::select! {
+            _ = stop.cancelled() => return,
+            ev = el.poll() => ev,
+        };
+        match ev {
+            Ok(ev) => {
+                if matches!(ev, Event::Incoming(Packet::ConnAck(_))) {
+                    backoff.reset();
+                }
+                if tx.send(Conn::Event(ev)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let (ack, acked) = oneshot::channel();
+                if tx.send(Conn::Down(e.to_string(), ack)).await.is_err() {
+                    return;
+                }
+                let _ = acked.await;
+                el.clean();
+                el.pending.clear();
+                if !drivers::backoff::sleep_or_shutdown(&stop, backoff.next_delay()).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Replies to recent request ids, so that a redelivered command is answered
+/// again instead of being run twice.
+#[derive(Default)]
+struct RecentReplies {
+    map: HashMap<(String, String), Vec<u8>>,
+    order: VecDeque<(String, String)>,
+}
+
+impl RecentReplies {
+    const KEEP: usize = 1000;
+
+    fn get(&self, name: &str, id: &str) -> Option<&Vec<u8>> {
+        self.map.get(&(name.to_owned(), id.to_owned()))
+    }
+
+    fn put(&mut self, name: &str, id: &str, reply: Vec<u8>) {
+        let key = (name.to_owned(), id.to_owned());
+        if self.map.insert(key.clone(), reply).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > Self::KEEP {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+}
+
+struct Uplink {
+    topics: Topics,
+    journal: Journal,
+    controller: Controller,
+    tracker: Tracker,
+    state: UplinkState,
+    window: usize,
+    allowed: Vec<String>,
+    max_command: usize,
+    recent: RecentReplies,
+}
+
+/// A command waiting for the worker, or its answer.
+struct CommandJob {
+    name: String,
+    request_id: Option<String>,
+    payload: Bytes,
+}
+
+impl Uplink {
+    async fn run(mut self, options: rumqttc::MqttOptions, shutdown: CancellationToken) {
+        let (client, el) = AsyncClient::new(options, self.window + 64);
+        let (conn_tx, mut conn_rx) = mpsc::channel(1024);
+        let conn_stop = CancellationToken::new();
+        let conn_task = tokio::spawn(connection(el, conn_tx, conn_stop.clone()));
+
+        // Commands run one at a time, in arrival order, off the publishing loop.
+        let (job_tx, mut job_rx) = mpsc::channel::<CommandJob>(64);
+        let (reply_tx, mut reply_rx) = mpsc::channel::<(String, Option<String>, Vec<u8>)>(64);
+        let controller = self.controller.clone();
+        let worker = tokio::spawn(async move {
+            while let Some(job) = job_rx.recv().await {
+                let result = match control::parse_platform(&job.name, &job.payload) {
+                    Ok(req) => controller.execute(req).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &result {
+                    tracing::info!(command = %job.name, request_id = ?job.request_id, "command refused: {e}");
+                }
+                let payload = reply_payload(job.request_id.as_deref(), &result);
+                if reply_tx
+                    .send((job.name, job.request_id, payload))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+
+        let mut committed = self.journal.committed();
+        let mut persist = tokio::time::interval(Duration::from_millis(200));
+        let mut connected = false;
+        let mut dirty = false;
+        loop {
+            if connected {
+                self.fill(&client);
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                msg = conn_rx.recv() => match msg {
+                    Some(Conn::Event(ev)) => {
+                        if let Some(up) = self.on_event(ev, &client, &job_tx, &mut dirty) {
+                            connected = up;
+                        }
+                    }
+                    Some(Conn::Down(why, ack)) => {
+                        if connected {
+                            tracing::warn!("platform link down: {why}; records are kept and sent after reconnecting");
+                            self.controller.engine.send(Input::Link(false)).await;
+                        } else {
+                            tracing::debug!("broker not reachable: {why}");
+                        }
+                        connected = false;
+                        self.state.connected.store(false, Ordering::Relaxed);
+                        self.tracker.reset();
+                        let _ = ack.send(());
+                    }
+                    None => break,
+                },
+                Some((name, id, payload)) = reply_rx.recv(), if connected => {
+                    if let Some(id) = &id {
+                        self.recent.put(&name, id, payload.clone());
+                    }
+                    self.publish(&client, self.topics.reply(&name), payload, Tag::Other);
+                }
+                _ = committed.changed() => {}
+                _ = persist.tick() => {
+                    if dirty {
+                        self.persist_cursors();
+                        dirty = false;
+                    }
+                }
+            }
+        }
+
+        // Shutdown: say "stopped" (retained), wait briefly for it to be acknowledged.
+        if connected {
+            self.publish(
+                &client,
+                self.topics.status(),
+                status_payload("stopped"),
+                Tag::Other,
+            );
+            let deadline = tokio::time::sleep(Duration::from_secs(2));
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => break,
+                    msg = conn_rx.recv() => match msg {
+                        Some(Conn::Event(Event::Incoming(Packet::PubAck(p)))) => {
+                            // Cursors are saved below whatever was acknowledged.
+                            if self.tracker.acked(p.pkid) == Acked::Other {
+                                break;
+                            }
+                        }
+                        Some(Conn::Event(Event::Outgoing(Outgoing::Publish(pkid)))) => self.tracker.written(pkid),
+                        Some(Conn::Event(_)) => {}
+                        Some(Conn::Down(_, ack)) => { let _ = ack.send(()); break; }
+                        None => break,
+                    }
+                }
+            }
+            let _ = client.try_disconnect();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.persist_cursors();
+        conn_stop.cancel();
+        worker.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn_task).await;
+    }
+
+    /// Handles one event from the connection; returns the new link state on a change.
+    fn on_event(
+        &mut self,
+        ev: Event,
+        client: &AsyncClient,
+        jobs: &mpsc::Sender<CommandJob>,
+        dirty: &mut bool,
+    ) -> Option<bool> {
+        match ev {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                if ack.code != rumqttc::ConnectReturnCode::Success {
+                    tracing::error!("broker refused the connection: {:?}", ack.code);
+                    return None;
+                }
+                tracing::info!("platform link up");
+                self.tracker.reset();
+                self.state.connected.store(true, Ordering::Relaxed);
+                if let Err(e) = client.try_subscribe(self.topics.commands(), QoS::AtLeastOnce) {
+                    tracing::error!("cannot subscribe to commands: {e}");
+                }
+                self.publish(
+                    client,
+                    self.topics.status(),
+                    status_payload("online"),
+                    Tag::Other,
+                );
+                let engine = self.controller.engine.clone();
+                tokio::spawn(async move { engine.send(Input::Link(true)).await });
+                Some(true)
+            }
+            Event::Incoming(Packet::PubAck(p)) => {
+                if let Acked::Moved(lane) = self.tracker.acked(p.pkid) {
+                    let l = self.tracker.lane(lane).acked;
+                    match lane {
+                        Lane::Alarms => self.state.alarms.store(l, Ordering::Relaxed),
+                        Lane::Events => self.state.events.store(l, Ordering::Relaxed),
+                    }
+                    *dirty = true;
+                }
+                None
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                self.tracker.written(pkid);
+                None
+            }
+            Event::Incoming(Packet::Publish(p)) => {
+                self.on_command(p, client, jobs);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// A message on `P/cmd/{name}`: checked here, run by the worker.
+    fn on_command(
+        &mut self,
+        p: rumqttc::Publish,
+        client: &AsyncClient,
+        jobs: &mpsc::Sender<CommandJob>,
+    ) {
+        let Some(name) = self.topics.command_name(&p.topic).map(str::to_owned) else {
+            return;
+        };
+        let request_id = control::request_id(&p.payload);
+        if let Some(id) = &request_id {
+            if let Some(reply) = self.recent.get(&name, id).cloned() {
+                // A redelivery: answer again, do not run again.
+                self.publish(client, self.topics.reply(&name), reply, Tag::Other);
+                return;
+            }
+        }
+        let refuse = |code: ErrorCode, msg: String| Err(CommandError::new(code, msg));
+        let check: Result<(), CommandError> = if p.retain {
+            refuse(
+                ErrorCode::Invalid,
+                "retained commands are refused (they would run again at every reconnect)".into(),
+            )
+        } else if !crate::config::ALL_COMMANDS.contains(&name.as_str()) {
+            refuse(
+                ErrorCode::UnknownCommand,
+                format!("unknown command `{name}`"),
+            )
+        } else if !self.allowed.iter().any(|a| a == &name) {
+            refuse(
+                ErrorCode::Unauthorized,
+                format!("`{name}` is not allowed on this gateway (mqtt.commands)"),
+            )
+        } else if p.payload.len() > self.max_command {
+            refuse(
+                ErrorCode::TooLarge,
+                format!(
+                    "payload of {} bytes exceeds mqtt.max_command_kib ({} KiB)",
+                    p.payload.len(),
+                    self.max_command / 1024
+                ),
+            )
+        } else {
+            Ok(())
+        };
+        if let Err(e) = check {
+            tracing::info!(command = %name, "command refused: {e}");
+            let reply = reply_payload(request_id.as_deref(), &Err(e));
+            self.publish(client, self.topics.reply(&name), reply, Tag::Other);
+            return;
+        }
+        let job = CommandJob {
+            name: name.clone(),
+            request_id: request_id.clone(),
+            payload: p.payload,
+        };
+        if jobs.try_send(job).is_err() {
+            let e = CommandError::new(ErrorCode::Internal, "too many commands queued; retry later");
+            let reply = reply_payload(request_id.as_deref(), &Err(e));
+            self.publish(client, self.topics.reply(&name), reply, Tag::Other);
+        }
+    }
+
+    /// Queues a publish; false when the client's queue is full.
+    fn publish(&mut self, client: &AsyncClient, topic: String, payload: Vec<u8>, tag: Tag) -> bool {
+        let retain = topic == self.topics.status();
+        match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
+            Ok(()) => {
+                self.tracker.queued(tag);
+                if matches!(tag, Tag::Record(..)) {
+                    self.state.published.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Publishes what the window allows: alarms first, then events, in seq order.
+    fn fill(&mut self, client: &AsyncClient) {
+        let committed = self.journal.last_committed();
+        while self.tracker.outstanding() < self.window {
+            let from = self.tracker.alarms.sent + 1;
+            let Some(seq) = self
+                .journal
+                .alarm_seqs(from)
+                .next()
+                .filter(|s| *s <= committed)
+            else {
+                break;
+            };
+            if !self.send_record(client, Lane::Alarms, seq) {
+                return;
+            }
+        }
+        let from = self.tracker.events.sent + 1;
+        if from > committed {
+            return;
+        }
+        let mut moved = false;
+        for (seq, raw) in self.journal.range(from, committed, false) {
+            if self.tracker.outstanding() >= self.window {
+                break;
+            }
+            let Some(stored) = Stored::decode(&raw) else {
+                tracing::error!(seq, "journal record unreadable; skipped by the uplink");
+                moved |= self.tracker.skipped(Lane::Events, seq).is_some();
+                continue;
+            };
+            if stored.alarm {
+                moved |= self.tracker.skipped(Lane::Events, seq).is_some();
+                continue;
+            }
+            let topic = self.topics.record(stored.topic_suffix);
+            if !self.publish(
+                client,
+                topic,
+                stored.json.to_vec(),
+                Tag::Record(Lane::Events, seq),
+            ) {
+                break;
+            }
+        }
+        if moved {
+            self.state
+                .events
+                .store(self.tracker.events.acked, Ordering::Relaxed);
+        }
+    }
+
+    fn send_record(&mut self, client: &AsyncClient, lane: Lane, seq: u64) -> bool {
+        match self.journal.get_raw(seq) {
+            Ok(Some(raw)) => match Stored::decode(&raw) {
+                Some(stored) => {
+                    let topic = self.topics.record(stored.topic_suffix);
+                    self.publish(client, topic, stored.json.to_vec(), Tag::Record(lane, seq))
+                }
+                None => {
+                    tracing::error!(seq, "journal record unreadable; skipped by the uplink");
+                    self.tracker.skipped(lane, seq);
+                    true
+                }
+            },
+            // Evicted meanwhile (retention counted it as lost).
+            Ok(None) => {
+                self.tracker.skipped(lane, seq);
+                true
+            }
+            Err(e) => {
+                tracing::error!(seq, "journal read failed: {e}");
+                false
+            }
+        }
+    }
+
+    fn persist_cursors(&self) {
+        for lane in [Lane::Alarms, Lane::Events] {
+            let seq = match lane {
+                Lane::Alarms => self.tracker.alarms.acked,
+                Lane::Events => self.tracker.events.acked,
+            };
+            if let Err(e) = self.journal.set_cursor(lane.cursor_name(), seq) {
+                tracing::error!("uplink cursor not saved: {e}");
+            }
+        }
+    }
+}
