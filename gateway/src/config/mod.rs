@@ -389,7 +389,8 @@ impl Config {
         let at = |path: KeyPath, message: String| ConfigError {
             line: locate::locate(&doc, text, &path),
             path,
-            message,
+            // toml appends "in `key`" on further lines; the path already says it.
+            message: message.lines().next().unwrap_or_default().trim().to_owned(),
         };
         let value: toml::Value = match toml::from_str(text) {
             Ok(v) => v,
