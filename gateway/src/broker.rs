@@ -19,6 +19,8 @@ pub struct BrokerOptions {
     pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// Require client certificates signed by the CA.
     pub require_certificate: bool,
+    /// Keep sessions and queued messages across a restart (saved on SIGTERM).
+    pub persistent: bool,
     /// Extra lines for mosquitto.conf.
     pub extra: Vec<String>,
 }
@@ -80,7 +82,12 @@ impl Mosquitto {
         let conf = self.dir.path().join("mosquitto.conf");
         let mut f = std::fs::File::create(&conf)?;
         writeln!(f, "listener {} 127.0.0.1", self.port)?;
-        writeln!(f, "persistence false")?;
+        if self.options.persistent {
+            writeln!(f, "persistence true")?;
+            writeln!(f, "persistence_location {}/", self.dir.path().display())?;
+        } else {
+            writeln!(f, "persistence false")?;
+        }
         // The default of 1000 drops bursts to slow subscribers (the tests' subscribers).
         writeln!(f, "max_queued_messages 1000000")?;
         writeln!(f, "max_inflight_messages 0")?;
@@ -138,7 +145,26 @@ impl Mosquitto {
         ))
     }
 
-    /// Stops the broker (an outage).
+    /// Stops the broker cleanly (SIGTERM: a persistent broker saves its sessions).
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the broker (an outage).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -146,7 +172,7 @@ impl Mosquitto {
         }
     }
 
-    /// Starts it again on the same port.
+    /// Starts it again on the same port (after `stop` or `terminate`).
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.stop();
         // The port may linger for a moment after the kill.

@@ -193,6 +193,7 @@ impl Gateway {
         if let Err(e) = self.journal.flush().await {
             tracing::error!("final flush: {e}");
         }
+        self.journal.close().await;
     }
 }
 

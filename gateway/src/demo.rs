@@ -80,6 +80,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
         _ => None,
     };
+    let mut signals = crate::shutdown::Signals::install()?;
     let gw = Gateway::start(cfg).await?;
     let c = &gw.config;
     println!();
@@ -103,7 +104,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("The first alarms come within a minute (a forced door, an SOS call, an e-bike in the elevator).");
     println!("Stop with Ctrl-C.");
     println!();
-    crate::shutdown::signal().await?;
+    signals.wait().await;
     gw.stop().await;
     Ok(())
 }

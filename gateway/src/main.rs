@@ -130,6 +130,7 @@ fn hash_password() -> Result<()> {
 /// Runs until SIGINT/SIGTERM; tells systemd when ready and pets its watchdog
 /// only while the engine answers.
 async fn run(cfg: Config) -> Result<()> {
+    let mut signals = gateway::shutdown::Signals::install()?;
     let gw = Gateway::start(cfg).await?;
     tracing::info!(
         gateway = %gw.config.gateway.id,
@@ -139,7 +140,7 @@ async fn run(cfg: Config) -> Result<()> {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let watchdog = watchdog(gw.engine.clone());
     tokio::select! {
-        r = gateway::shutdown::signal() => r?,
+        _ = signals.wait() => {}
         _ = watchdog => {}
     }
     tracing::info!("stopping");

@@ -1,12 +1,28 @@
 //! Waiting for the signal to stop (SIGINT from a terminal, SIGTERM from systemd).
+//! The handlers are installed before the gateway starts, so that a signal that
+//! comes early still means "stop cleanly", never the default of dying at once.
 
-/// Returns when SIGINT or SIGTERM arrives.
-pub async fn signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// Installed signal handlers.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    /// Returns when SIGINT or SIGTERM arrives.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

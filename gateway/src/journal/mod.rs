@@ -46,6 +46,8 @@ pub(crate) enum WriteReq {
         seqs: Vec<u64>,
         reply: oneshot::Sender<Evicted>,
     },
+    /// Store what is queued, flush, and stop.
+    Close(oneshot::Sender<()>),
 }
 
 /// What an eviction removed.
@@ -229,6 +231,15 @@ impl Journal {
             .ok()
             .flatten();
         store::u64_value(v.as_deref())
+    }
+
+    /// Stores everything queued, flushes and stops the writer; appends fail after
+    /// this. The store is released once every handle is dropped.
+    pub async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(WriteReq::Close(reply)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Flushes everything (cursors included) to disk; used at shutdown.

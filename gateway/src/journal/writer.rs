@@ -66,6 +66,16 @@ impl Writer {
                         count += a.drafts.len();
                         reqs.push(a);
                     }
+                    WriteReq::Close(reply) => {
+                        if !reqs.is_empty() {
+                            self.commit(&mut reqs).await;
+                        }
+                        if let Err(e) = self.db.flush_async().await {
+                            tracing::error!("journal: final flush failed: {e}");
+                        }
+                        let _ = reply.send(());
+                        return;
+                    }
                     WriteReq::Evict { seqs, reply } => {
                         // Keep order: what was appended before the eviction is stored first.
                         if !reqs.is_empty() {

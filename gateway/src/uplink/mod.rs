@@ -287,7 +287,7 @@ impl Uplink {
         let mut committed = self.journal.committed();
         let mut persist = tokio::time::interval(Duration::from_millis(200));
         let mut connected = false;
-        let mut dirty = false;
+        let mut saved = (self.tracker.alarms.acked, self.tracker.events.acked);
         loop {
             if connected {
                 self.fill(&client);
@@ -297,7 +297,7 @@ impl Uplink {
                 _ = shutdown.cancelled() => break,
                 msg = conn_rx.recv() => match msg {
                     Some(Conn::Event(ev)) => {
-                        if let Some(up) = self.on_event(ev, &client, &job_tx, &mut dirty) {
+                        if let Some(up) = self.on_event(ev, &client, &job_tx) {
                             connected = up;
                         }
                     }
@@ -323,9 +323,10 @@ impl Uplink {
                 }
                 _ = committed.changed() => {}
                 _ = persist.tick() => {
-                    if dirty {
+                    let now = (self.tracker.alarms.acked, self.tracker.events.acked);
+                    if now != saved {
                         self.persist_cursors();
-                        dirty = false;
+                        saved = now;
                     }
                 }
             }
@@ -373,7 +374,6 @@ impl Uplink {
         ev: Event,
         client: &AsyncClient,
         jobs: &mpsc::Sender<CommandJob>,
-        dirty: &mut bool,
     ) -> Option<bool> {
         match ev {
             Event::Incoming(Packet::ConnAck(ack)) => {
@@ -398,13 +398,8 @@ impl Uplink {
                 Some(true)
             }
             Event::Incoming(Packet::PubAck(p)) => {
-                if let Acked::Moved(lane) = self.tracker.acked(p.pkid) {
-                    let l = self.tracker.lane(lane).acked;
-                    match lane {
-                        Lane::Alarms => self.state.alarms.store(l, Ordering::Relaxed),
-                        Lane::Events => self.state.events.store(l, Ordering::Relaxed),
-                    }
-                    *dirty = true;
+                if let Acked::Moved(_) = self.tracker.acked(p.pkid) {
+                    self.publish_cursors();
                 }
                 None
             }
@@ -430,6 +425,10 @@ impl Uplink {
         let Some(name) = self.topics.command_name(&p.topic).map(str::to_owned) else {
             return;
         };
+        if p.payload.is_empty() {
+            // How a retained message is cleared; not a command.
+            return;
+        }
         let request_id = control::request_id(&p.payload);
         if let Some(id) = &request_id {
             if let Some(reply) = self.recent.get(&name, id).cloned() {
@@ -502,53 +501,66 @@ impl Uplink {
     /// Publishes what the window allows: alarms first, then events, in seq order.
     fn fill(&mut self, client: &AsyncClient) {
         let committed = self.journal.last_committed();
-        while self.tracker.outstanding() < self.window {
+        loop {
+            if self.tracker.outstanding() >= self.window {
+                break;
+            }
             let from = self.tracker.alarms.sent + 1;
-            let Some(seq) = self
+            match self
                 .journal
                 .alarm_seqs(from)
                 .next()
                 .filter(|s| *s <= committed)
-            else {
-                break;
-            };
-            if !self.send_record(client, Lane::Alarms, seq) {
-                return;
+            {
+                Some(seq) => {
+                    if !self.send_record(client, Lane::Alarms, seq) {
+                        break;
+                    }
+                }
+                None => {
+                    // No alarm up to `committed`: the lane has nothing to wait for there.
+                    self.tracker.skipped(Lane::Alarms, committed);
+                    break;
+                }
             }
         }
         let from = self.tracker.events.sent + 1;
-        if from > committed {
-            return;
-        }
-        let mut moved = false;
-        for (seq, raw) in self.journal.range(from, committed, false) {
-            if self.tracker.outstanding() >= self.window {
-                break;
-            }
-            let Some(stored) = Stored::decode(&raw) else {
-                tracing::error!(seq, "journal record unreadable; skipped by the uplink");
-                moved |= self.tracker.skipped(Lane::Events, seq).is_some();
-                continue;
-            };
-            if stored.alarm {
-                moved |= self.tracker.skipped(Lane::Events, seq).is_some();
-                continue;
-            }
-            let topic = self.topics.record(stored.topic_suffix);
-            if !self.publish(
-                client,
-                topic,
-                stored.json.to_vec(),
-                Tag::Record(Lane::Events, seq),
-            ) {
-                break;
+        if from <= committed {
+            for (seq, raw) in self.journal.range(from, committed, false) {
+                if self.tracker.outstanding() >= self.window {
+                    break;
+                }
+                let Some(stored) = Stored::decode(&raw) else {
+                    tracing::error!(seq, "journal record unreadable; skipped by the uplink");
+                    self.tracker.skipped(Lane::Events, seq);
+                    continue;
+                };
+                if stored.alarm {
+                    self.tracker.skipped(Lane::Events, seq);
+                    continue;
+                }
+                let topic = self.topics.record(stored.topic_suffix);
+                if !self.publish(
+                    client,
+                    topic,
+                    stored.json.to_vec(),
+                    Tag::Record(Lane::Events, seq),
+                ) {
+                    break;
+                }
             }
         }
-        if moved {
-            self.state
-                .events
-                .store(self.tracker.events.acked, Ordering::Relaxed);
-        }
+        self.publish_cursors();
+    }
+
+    /// Makes the lanes' acknowledged cursors visible to retention and backlog checks.
+    fn publish_cursors(&self) {
+        self.state
+            .alarms
+            .store(self.tracker.alarms.acked, Ordering::Relaxed);
+        self.state
+            .events
+            .store(self.tracker.events.acked, Ordering::Relaxed);
     }
 
     fn send_record(&mut self, client: &AsyncClient, lane: Lane, seq: u64) -> bool {
