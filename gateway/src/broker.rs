@@ -21,6 +21,9 @@ pub struct BrokerOptions {
     pub require_certificate: bool,
     /// Keep sessions and queued messages across a restart (saved on SIGTERM).
     pub persistent: bool,
+    /// A second, plain and anonymous listener (for test subscribers beside a
+    /// TLS or password-protected one).
+    pub plain_port: Option<u16>,
     /// Extra lines for mosquitto.conf.
     pub extra: Vec<String>,
 }
@@ -81,6 +84,9 @@ impl Mosquitto {
     fn write_config(&self) -> std::io::Result<PathBuf> {
         let conf = self.dir.path().join("mosquitto.conf");
         let mut f = std::fs::File::create(&conf)?;
+        if self.options.plain_port.is_some() {
+            writeln!(f, "per_listener_settings true")?;
+        }
         writeln!(f, "listener {} 127.0.0.1", self.port)?;
         if self.options.persistent {
             writeln!(f, "persistence true")?;
@@ -105,6 +111,10 @@ impl Mosquitto {
             if self.options.require_certificate {
                 writeln!(f, "require_certificate true")?;
             }
+        }
+        if let Some(port) = self.options.plain_port {
+            writeln!(f, "listener {port} 127.0.0.1")?;
+            writeln!(f, "allow_anonymous true")?;
         }
         if is_root() {
             writeln!(f, "user root")?;

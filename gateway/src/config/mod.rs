@@ -382,7 +382,10 @@ impl Config {
                 return Err(vec![ConfigError {
                     path: KeyPath::root(),
                     line: e.span().map(|s| locate::line_of(text, s.start)),
-                    message: format!("not valid TOML: {}", e.message().trim()),
+                    message: format!(
+                        "not valid TOML: {}",
+                        e.message().trim().lines().collect::<Vec<_>>().join("; ")
+                    ),
                 }])
             }
         };
@@ -453,7 +456,9 @@ impl Config {
 fn refine_unknown_field(path: KeyPath, message: &str) -> KeyPath {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, _)) = rest.split_once('`') {
-            return path.key(field);
+            if path.0.last() != Some(&locate::Seg::Key(field.to_owned())) {
+                return path.key(field);
+            }
         }
     }
     path

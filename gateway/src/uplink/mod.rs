@@ -288,6 +288,8 @@ impl Uplink {
         let mut persist = tokio::time::interval(Duration::from_millis(200));
         let mut connected = false;
         let mut saved = (self.tracker.alarms.acked, self.tracker.events.acked);
+        // The last connection error, so that a new kind of failure is logged loudly once.
+        let mut last_error = String::new();
         loop {
             if connected {
                 self.fill(&client);
@@ -305,9 +307,12 @@ impl Uplink {
                         if connected {
                             tracing::warn!("platform link down: {why}; records are kept and sent after reconnecting");
                             self.controller.engine.send(Input::Link(false)).await;
+                        } else if why != last_error {
+                            tracing::warn!("cannot connect to the platform broker: {why} (retrying)");
                         } else {
-                            tracing::debug!("broker not reachable: {why}");
+                            tracing::debug!("broker still not reachable: {why}");
                         }
+                        last_error = why;
                         connected = false;
                         self.state.connected.store(false, Ordering::Relaxed);
                         self.tracker.reset();
