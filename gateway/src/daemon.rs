@@ -14,7 +14,7 @@ use drivers::{DeviceEvent, DriverContext, Frame};
 
 use crate::config::Config;
 use crate::control::Controller;
-use crate::engine::{run::Router, AlarmRules, Engine, EngineHandle, Input};
+use crate::engine::{run::Router, Engine, EngineHandle, Input};
 use crate::journal::{retention, Journal};
 use crate::uplink::{self, UplinkState};
 
@@ -77,7 +77,7 @@ impl Gateway {
                 source,
             })?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
-        let engine = Engine::new(&config, &db, AlarmRules::default())?;
+        let engine = Engine::new(&config, &db)?;
 
         let shutdown = CancellationToken::new();
         let engine_stop = CancellationToken::new();

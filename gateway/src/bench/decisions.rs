@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::engine::{AlarmRules, Engine, Group, Person};
+use crate::engine::{Engine, Group, Person};
 
 const CONFIG: &str = r#"
 [gateway]
@@ -39,7 +39,7 @@ pub fn run(persons: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let cfg = Config::parse(CONFIG, dir.path()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let db = sled::Config::new().path(dir.path().join("db")).open()?;
-    let mut engine = Engine::new(&cfg, &db, AlarmRules::default())?;
+    let mut engine = Engine::new(&cfg, &db)?;
     let t = Instant::now();
     for i in 0..persons {
         engine.roster.upsert(Person {

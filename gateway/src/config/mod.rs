@@ -33,6 +33,10 @@ pub struct Config {
     #[serde(default)]
     pub retention: RetentionSection,
     #[serde(default)]
+    pub alarms: AlarmsSection,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    #[serde(default)]
     pub access: Vec<AccessRule>,
     #[serde(default)]
     pub schedules: Vec<ScheduleConfig>,
@@ -113,7 +117,13 @@ fn default_max_command_kib() -> usize {
     8 * 1024
 }
 /// Every command the gateway knows.
-pub const ALL_COMMANDS: [&str; 4] = ["person.upsert", "person.delete", "door.open", "alarm.ack"];
+pub const ALL_COMMANDS: [&str; 5] = [
+    "person.upsert",
+    "person.delete",
+    "door.open",
+    "alarm.ack",
+    "door.release_hold",
+];
 fn default_commands() -> Vec<String> {
     ALL_COMMANDS.iter().map(|s| s.to_string()).collect()
 }
@@ -272,6 +282,69 @@ impl Default for RetentionSection {
             buffer_high: default_buffer_high(),
         }
     }
+}
+
+/// `[alarms]`: when unacknowledged alarms escalate, by severity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsSection {
+    /// Seconds before an unacknowledged critical alarm escalates; 0: never.
+    #[serde(default = "default_escalate_critical")]
+    pub escalate_critical_s: u64,
+    #[serde(default = "default_escalate_major")]
+    pub escalate_major_s: u64,
+    #[serde(default)]
+    pub escalate_minor_s: u64,
+    /// How many escalations at most (each after the same delay again).
+    #[serde(default = "default_escalate_repeat")]
+    pub escalate_repeat: u32,
+}
+
+fn default_escalate_critical() -> u64 {
+    120
+}
+fn default_escalate_major() -> u64 {
+    600
+}
+fn default_escalate_repeat() -> u32 {
+    3
+}
+
+impl Default for AlarmsSection {
+    fn default() -> Self {
+        Self {
+            escalate_critical_s: default_escalate_critical(),
+            escalate_major_s: default_escalate_major(),
+            escalate_minor_s: 0,
+            escalate_repeat: default_escalate_repeat(),
+        }
+    }
+}
+
+/// `[[rules]]`: changes the behaviour of one alarm type from its defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    #[serde(rename = "type")]
+    pub alarm_type: crate::journal::AlarmType,
+    pub enabled: Option<bool>,
+    pub severity: Option<crate::journal::Severity>,
+    /// The condition ending clears the alarm without an acknowledgement.
+    pub auto_clear: Option<bool>,
+    /// Overrides `[alarms]` for this type; 0: never escalate.
+    pub escalate_after_s: Option<u64>,
+    pub escalate_repeat: Option<u32>,
+    /// welfare_no_activity: hours without a pass before the alarm (default 24).
+    pub hours: Option<f64>,
+    /// welfare_no_activity: the person tags watched (default ["elderly_alone"]).
+    pub tags: Option<Vec<String>>,
+    /// unknown_face: this many unknown faces at one door within `window_s` (default 3 in 60 s).
+    pub count: Option<u32>,
+    pub window_s: Option<u64>,
+    /// ebike_in_elevator: hold the elevator (ElevatorHold output) until the e-bike leaves (default true).
+    pub hold: Option<bool>,
+    /// ebike_in_elevator: the voice prompt played.
+    pub prompt: Option<String>,
 }
 
 /// `[[access]]`: which group may pass where and when. A person is let through
@@ -516,4 +589,45 @@ fn parse_device(mut table: toml::Table, path: &KeyPath) -> Result<DeviceConfig, 
         zone,
         driver,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mutated copies of the shipped configs (the fuzz target's seeds) give
+    /// errors naming keys, never a panic.
+    #[test]
+    fn mutated_configs_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let seeds = [
+            include_str!("../../../config/demo.toml"),
+            include_str!("../../../config/gateway.toml"),
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for i in 0..600 {
+            let mut chars: Vec<char> = seeds[i % 2].chars().collect();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..chars.len());
+                match rng.gen_range(0..3) {
+                    0 => {
+                        chars.remove(at);
+                    }
+                    1 => chars.insert(
+                        at,
+                        ['"', '[', ']', '=', '\n', '1', 'x', '#', '.'][rng.gen_range(0..9)],
+                    ),
+                    _ => {
+                        let other = rng.gen_range(0..chars.len());
+                        chars.swap(at, other);
+                    }
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            if let Err(errors) = Config::parse(&text, Path::new("/nonexistent")) {
+                assert!(!errors.is_empty());
+                assert!(errors.iter().all(|e| !e.message.is_empty()));
+            }
+        }
+    }
 }

@@ -181,6 +181,57 @@ pub(super) fn check(c: &Config) -> Vec<(KeyPath, String)> {
         }
     }
 
+    let mut rule_types = HashSet::new();
+    for (i, r) in c.rules.iter().enumerate() {
+        use crate::journal::AlarmType as T;
+        let p = root.key("rules").index(i);
+        if !rule_types.insert(r.alarm_type) {
+            out.push((
+                p.key("type"),
+                format!("a second rule for `{}`", r.alarm_type),
+            ));
+        }
+        let only = |key: &str, set: bool, allowed: &[T], out: &mut Vec<(KeyPath, String)>| {
+            if set && !allowed.contains(&r.alarm_type) {
+                let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+                out.push((
+                    p.key(key),
+                    format!("only applies to type {}", names.join(", ")),
+                ));
+            }
+        };
+        only(
+            "hours",
+            r.hours.is_some(),
+            &[T::WelfareNoActivity],
+            &mut out,
+        );
+        only("tags", r.tags.is_some(), &[T::WelfareNoActivity], &mut out);
+        only("count", r.count.is_some(), &[T::UnknownFace], &mut out);
+        only(
+            "window_s",
+            r.window_s.is_some(),
+            &[T::UnknownFace],
+            &mut out,
+        );
+        only("hold", r.hold.is_some(), &[T::EbikeInElevator], &mut out);
+        only(
+            "prompt",
+            r.prompt.is_some(),
+            &[T::EbikeInElevator],
+            &mut out,
+        );
+        if r.hours.is_some_and(|h| !(h > 0.0 && h.is_finite())) {
+            out.push((p.key("hours"), "must be a positive number of hours".into()));
+        }
+        if r.count == Some(0) {
+            out.push((p.key("count"), "must be at least 1".into()));
+        }
+        if r.window_s == Some(0) {
+            out.push((p.key("window_s"), "must be at least 1".into()));
+        }
+    }
+
     let mut persons = HashSet::new();
     for (i, s) in c.persons.iter().enumerate() {
         let p = root.key("persons").index(i);

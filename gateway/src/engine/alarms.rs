@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
+use crate::config::{AlarmsSection, RuleConfig};
 use crate::journal::{Ack, AlarmRecord, AlarmState, AlarmType, Draft, PersonRef, Severity};
 
 /// How one alarm type behaves (defaults in [`AlarmRules::default`], overridden by `[[rules]]`).
@@ -49,18 +50,44 @@ impl AlarmRules {
         self.types.insert(t, rule);
     }
 
-    /// The default escalation delay for a severity (critical 2 min, major 10 min).
-    pub fn default_escalation(sev: Severity) -> Option<Duration> {
-        match sev {
-            Severity::Critical => Some(Duration::minutes(2)),
-            Severity::Major => Some(Duration::minutes(10)),
-            Severity::Minor | Severity::Info => None,
-        }
+    /// The escalation delay for a severity from `[alarms]` (0 s: never).
+    fn escalation(a: &AlarmsSection, sev: Severity) -> Option<Duration> {
+        let s = match sev {
+            Severity::Critical => a.escalate_critical_s,
+            Severity::Major => a.escalate_major_s,
+            Severity::Minor => a.escalate_minor_s,
+            Severity::Info => 0,
+        };
+        (s > 0).then(|| Duration::seconds(s as i64))
     }
-}
 
-impl Default for AlarmRules {
-    fn default() -> Self {
+    /// The defaults, with `[alarms]` escalation and each `[[rules]]` override.
+    pub fn from_config(a: &AlarmsSection, rules: &[RuleConfig]) -> AlarmRules {
+        let mut out = Self::with_escalation(a);
+        for r in rules {
+            let mut t = out.get(r.alarm_type);
+            if let Some(sev) = r.severity {
+                t.severity = sev;
+                t.escalate_after = Self::escalation(a, sev);
+            }
+            if let Some(e) = r.enabled {
+                t.enabled = e;
+            }
+            if let Some(c) = r.auto_clear {
+                t.auto_clear = c;
+            }
+            if let Some(s) = r.escalate_after_s {
+                t.escalate_after = (s > 0).then(|| Duration::seconds(s as i64));
+            }
+            if let Some(n) = r.escalate_repeat {
+                t.escalate_repeat = n;
+            }
+            out.set(r.alarm_type, t);
+        }
+        out
+    }
+
+    fn with_escalation(a: &AlarmsSection) -> Self {
         use AlarmType::*;
         use Severity::*;
         let table = [
@@ -89,13 +116,76 @@ impl Default for AlarmRules {
                         enabled: true,
                         severity,
                         auto_clear,
-                        escalate_after: Self::default_escalation(severity),
-                        escalate_repeat: 3,
+                        escalate_after: Self::escalation(a, severity),
+                        escalate_repeat: a.escalate_repeat,
                     },
                 )
             })
             .collect();
         Self { types }
+    }
+}
+
+impl Default for AlarmRules {
+    /// Critical alarms escalate after 2 min, major after 10 min, 3 times at most.
+    fn default() -> Self {
+        Self::with_escalation(&AlarmsSection::default())
+    }
+}
+
+/// The parameters of the rules that have some (`[[rules]]` keys).
+#[derive(Debug, Clone)]
+pub struct RuleParams {
+    /// welfare_no_activity: silence this long raises it.
+    pub welfare_after: Duration,
+    pub welfare_tags: Vec<String>,
+    /// unknown_face: this many unknown faces at one door within `unknown_window`.
+    pub unknown_count: u32,
+    pub unknown_window: Duration,
+    /// ebike_in_elevator: hold the car, and what to say.
+    pub ebike_hold: bool,
+    pub ebike_prompt: String,
+}
+
+impl Default for RuleParams {
+    fn default() -> Self {
+        Self {
+            welfare_after: Duration::hours(24),
+            welfare_tags: vec!["elderly_alone".into()],
+            unknown_count: 3,
+            unknown_window: Duration::seconds(60),
+            ebike_hold: true,
+            ebike_prompt:
+                "电动车禁止进入电梯，请退出。E-bikes are not allowed in the elevator, please leave."
+                    .into(),
+        }
+    }
+}
+
+impl RuleParams {
+    pub fn from_config(rules: &[RuleConfig]) -> RuleParams {
+        let mut p = RuleParams::default();
+        for r in rules {
+            if let Some(h) = r.hours {
+                p.welfare_after = Duration::milliseconds((h * 3_600_000.0) as i64);
+            }
+            if let Some(t) = &r.tags {
+                p.welfare_tags = t.clone();
+            }
+            if let Some(c) = r.count {
+                p.unknown_count = c;
+            }
+            if let Some(w) = r.window_s {
+                p.unknown_window = Duration::seconds(w as i64);
+            }
+            if let Some(h) = r.hold {
+                p.ebike_hold = h;
+            }
+            if let Some(pr) = &r.prompt {
+                p.ebike_prompt = pr.clone();
+            }
+        }
+        p
     }
 }
 

@@ -19,7 +19,7 @@ pub mod roster;
 pub mod run;
 pub mod schedule;
 
-pub use alarms::{AlarmRules, AlarmSpec, Alarms, OpenAlarm, TypeRule};
+pub use alarms::{AlarmRules, AlarmSpec, Alarms, OpenAlarm, RuleParams, TypeRule};
 pub use command::{Actor, Command, CommandError, CommandOk, ErrorCode, Query, QueryResult, Source};
 pub use doors::{DoorSignal, DoorStatus, DoorView, Doors};
 pub use policy::{AntiPassback, Place, Policy, Reason};
@@ -32,8 +32,8 @@ use drivers::{
     Action, Credential, CredentialKind, CredentialRead, DeviceCommand, DeviceEvent, DeviceId,
     Direction, DoorId, EventBody, InputKind, Output, PersonId, Presence, SensorKind, ZoneId,
 };
-use serde::Serialize;
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::config::{Config, DoorConfig, DoorKind};
 use crate::journal::{
@@ -79,6 +79,7 @@ pub enum EngineError {
 #[derive(Debug, Clone)]
 pub struct DeviceInfo {
     pub id: DeviceId,
+    pub name: Option<String>,
     pub driver: &'static str,
     pub door: Option<DoorId>,
     pub direction: Option<Direction>,
@@ -109,6 +110,14 @@ pub struct DoorInfo {
     pub online: Option<bool>,
 }
 
+/// Where and when a person was last seen (welfare checks).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LastSeen {
+    pub ts: DateTime<Utc>,
+    /// The door or place; None when the person was never seen (watched since `ts`).
+    pub place: Option<String>,
+}
+
 /// The engine's state.
 pub struct Engine {
     doors_cfg: HashMap<DoorId, DoorConfig>,
@@ -123,11 +132,20 @@ pub struct Engine {
     /// The platform link is up: decisions made while it is down are flagged `offline`.
     link_up: bool,
     gateway: DeviceId,
+    params: RuleParams,
+    /// Persons whose tags ask for welfare checks.
+    watched: HashSet<PersonId>,
+    /// Last activity per person, persisted.
+    activity: sled::Tree,
+    last_welfare_check: Option<DateTime<Utc>>,
+    /// Recent unknown faces per door.
+    unknown_faces: HashMap<DoorId, VecDeque<DateTime<Utc>>>,
 }
 
 impl Engine {
     /// Builds the engine from config and its state in `db`; seeds `[[persons]]`.
-    pub fn new(cfg: &Config, db: &sled::Db, rules: AlarmRules) -> Result<Engine, EngineError> {
+    pub fn new(cfg: &Config, db: &sled::Db) -> Result<Engine, EngineError> {
+        let rules = AlarmRules::from_config(&cfg.alarms, &cfg.rules);
         let mut doors = Doors::default();
         for d in &cfg.doors {
             doors.add(d.id.clone(), d.held_open_s);
@@ -146,6 +164,7 @@ impl Engine {
                     d.id.clone(),
                     DeviceInfo {
                         id: d.id.clone(),
+                        name: d.name.clone(),
                         driver: d.driver.name(),
                         door: d.door.clone(),
                         direction: d.direction,
@@ -178,7 +197,7 @@ impl Engine {
                 faces: 0,
             })?;
         }
-        Ok(Engine {
+        let mut engine = Engine {
             doors_cfg: cfg
                 .doors
                 .iter()
@@ -194,7 +213,17 @@ impl Engine {
             doors,
             link_up: false,
             gateway: DeviceId::new("gateway"),
-        })
+            params: RuleParams::from_config(&cfg.rules),
+            watched: HashSet::new(),
+            activity: db.open_tree("activity")?,
+            last_welfare_check: None,
+            unknown_faces: HashMap::new(),
+        };
+        let ids: Vec<PersonId> = engine.roster.iter().map(|p| p.id.clone()).collect();
+        for id in ids {
+            engine.watch_if_tagged(&id, Utc::now());
+        }
+        Ok(engine)
     }
 
     pub fn set_link(&mut self, up: bool) {
@@ -401,6 +430,14 @@ impl Engine {
                 granted: reason.granted(),
             },
         );
+        if let Some(p) = &person {
+            self.seen(p, dev, now, fx);
+        }
+        if kind == EventKind::Face && person.is_none() {
+            if let Some(door) = &dev.door {
+                self.unknown_face(dev, door, event_id, now, fx);
+            }
+        }
         if let (Some(door), true) = (&door, reason.granted()) {
             self.open_door(door, now, fx);
             if let (Some(p), Some(dir), true) = (&person, dev.direction, door.anti_passback) {
@@ -456,7 +493,8 @@ impl Engine {
                     spec.event = Some(event);
                     self.raise(fx, spec, now);
                 }
-                Some(DoorSignal::Closed) => {
+                _ if !active => {
+                    // Also after a restart, when the door's opening was not seen.
                     self.end(fx, AlarmType::DoorHeldOpen, door.id.as_str(), now);
                 }
                 _ => {}
@@ -546,7 +584,7 @@ impl Engine {
                 spec.event = Some(event);
                 spec.lasting = true;
                 self.raise(fx, spec, now);
-                if let Some(door) = &door {
+                if let (Some(door), true) = (&door, self.params.ebike_hold) {
                     for lock in self.lock_devices(door) {
                         fx.command(
                             &lock,
@@ -555,15 +593,18 @@ impl Engine {
                                 on: true,
                             },
                         );
-                        fx.command(&lock, Action::Voice {
-                            prompt: "电动车禁止进入电梯，请退出。E-bikes are not allowed in the elevator, please leave.".into(),
-                        });
+                        fx.command(
+                            &lock,
+                            Action::Voice {
+                                prompt: self.params.ebike_prompt.clone(),
+                            },
+                        );
                     }
                 }
             }
             Presence::Departed => {
                 self.end(fx, AlarmType::EbikeInElevator, &subject, now);
-                if let Some(door) = &door {
+                if let (Some(door), true) = (&door, self.params.ebike_hold) {
                     for lock in self.lock_devices(door) {
                         fx.command(
                             &lock,
@@ -599,7 +640,137 @@ impl Engine {
             }
         }
         fx.records.extend(self.alarms.tick(now));
+        let due = self
+            .last_welfare_check
+            .is_none_or(|t| now - t >= chrono::Duration::seconds(60));
+        if due {
+            self.last_welfare_check = Some(now);
+            self.check_welfare(now, &mut fx);
+        }
         fx
+    }
+
+    /// Persons with a watched tag and no activity for too long.
+    fn check_welfare(&mut self, now: DateTime<Utc>, fx: &mut Effects) {
+        let mut ids: Vec<PersonId> = self.watched.iter().cloned().collect();
+        ids.sort();
+        for id in ids {
+            let Some(p) = self.roster.get(&id).cloned() else {
+                continue;
+            };
+            let Some(last) = self.last_seen(&id) else {
+                continue;
+            };
+            if now - last.ts < self.params.welfare_after {
+                continue;
+            }
+            let hours = (now - last.ts).num_minutes() as f64 / 60.0;
+            let local = last
+                .ts
+                .with_timezone(&self.policy.offset())
+                .format("%Y-%m-%d %H:%M");
+            let message = match &last.place {
+                Some(place) => format!(
+                    "no activity from {} ({}) for {hours:.1} h; last seen at {place} at {local}",
+                    p.name, p.id
+                ),
+                None => format!(
+                    "no activity from {} ({}) for {hours:.1} h; never seen since watched from {local}",
+                    p.name, p.id
+                ),
+            };
+            let mut spec = AlarmSpec::new(AlarmType::WelfareNoActivity, id.as_str(), message);
+            spec.person = Some(person_ref(&p));
+            spec.lasting = true;
+            self.raise(fx, spec, now);
+        }
+    }
+
+    /// Notes where a person was seen; ends a welfare alarm.
+    fn seen(&mut self, p: &Person, dev: &DeviceInfo, now: DateTime<Utc>, fx: &mut Effects) {
+        if !self.watched.contains(&p.id) {
+            return;
+        }
+        let last = LastSeen {
+            ts: now,
+            place: Some(self.place_name(dev)),
+        };
+        self.save_seen(&p.id, &last);
+        self.end(fx, AlarmType::WelfareNoActivity, p.id.as_str(), now);
+    }
+
+    /// Where and when a watched person was last seen.
+    pub fn last_seen(&self, id: &PersonId) -> Option<LastSeen> {
+        let v = self.activity.get(id.as_str()).ok().flatten()?;
+        serde_json::from_slice(&v).ok()
+    }
+
+    fn save_seen(&self, id: &PersonId, last: &LastSeen) {
+        let saved = serde_json::to_vec(last)
+            .map_err(|e| e.to_string())
+            .and_then(|v| {
+                self.activity
+                    .insert(id.as_str(), v)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = saved {
+            tracing::error!(person = %id, "last activity not saved: {e}");
+        }
+    }
+
+    /// Starts (or stops) watching a person according to their tags; a person
+    /// never seen is watched from now.
+    fn watch_if_tagged(&mut self, id: &PersonId, now: DateTime<Utc>) {
+        let tagged = self
+            .roster
+            .get(id)
+            .is_some_and(|p| p.tags.iter().any(|t| self.params.welfare_tags.contains(t)));
+        if tagged {
+            if self.watched.insert(id.clone()) && self.last_seen(id).is_none() {
+                self.save_seen(
+                    id,
+                    &LastSeen {
+                        ts: now,
+                        place: None,
+                    },
+                );
+            }
+        } else if self.watched.remove(id) {
+            let _ = self.activity.remove(id.as_str());
+        }
+    }
+
+    /// Counts unknown faces at a door; enough of them in the window raise `unknown_face`.
+    fn unknown_face(
+        &mut self,
+        dev: &DeviceInfo,
+        door: &DoorId,
+        event: uuid::Uuid,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) {
+        let window = self.params.unknown_window;
+        let count = self.params.unknown_count as usize;
+        let seen = self.unknown_faces.entry(door.clone()).or_default();
+        seen.push_back(now);
+        while seen.front().is_some_and(|t| now - *t > window) {
+            seen.pop_front();
+        }
+        if seen.len() >= count {
+            seen.clear();
+            let mut spec = self.spec_for(
+                dev,
+                AlarmType::UnknownFace,
+                door.as_str(),
+                format!(
+                    "{count} unknown faces at {} within {} s",
+                    self.place_name(dev),
+                    window.num_seconds()
+                ),
+            );
+            spec.event = Some(event);
+            self.raise(fx, spec, now);
+        }
     }
 
     /// Records the platform never received were evicted (disk budget): say how many.
@@ -651,6 +822,7 @@ impl Engine {
                 };
                 match self.roster.upsert(person.clone()) {
                     Ok(()) => {
+                        self.watch_if_tagged(&id, now);
                         let mut e = self.system_event(EventAction::PersonUpserted, &by);
                         e.person = Some(person_ref(&person));
                         fx.event(now, e);
@@ -662,6 +834,8 @@ impl Engine {
             Command::PersonDelete { id, by } => match self.roster.delete(&id) {
                 Ok(p) => {
                     self.apb.forget(&id);
+                    self.watch_if_tagged(&id, now);
+                    self.end(&mut fx, AlarmType::WelfareNoActivity, id.as_str(), now);
                     let mut e = self.system_event(EventAction::PersonDeleted, &by);
                     e.person = Some(person_ref(&p));
                     fx.event(now, e);
@@ -857,9 +1031,10 @@ impl Engine {
     fn place_name(&self, dev: &DeviceInfo) -> String {
         match dev.door.as_ref().and_then(|d| self.doors_cfg.get(d)) {
             Some(door) => door.display_name().to_owned(),
-            None => match &dev.zone {
-                Some(z) => format!("zone {z}"),
-                None => format!("device {}", dev.id),
+            None => match (&dev.name, &dev.zone) {
+                (Some(name), _) => name.clone(),
+                (None, Some(z)) => format!("zone {z}"),
+                (None, None) => format!("device {}", dev.id),
             },
         }
     }

@@ -128,6 +128,11 @@ impl Policy {
         })
     }
 
+    /// The estate's local time offset.
+    pub fn offset(&self) -> FixedOffset {
+        self.offset
+    }
+
     /// Decides for a known person. `late` reads are never granted.
     pub fn decide(
         &self,

@@ -76,9 +76,28 @@ valid_until = "2026-11-23T09:00:00Z"
 "#;
 
 fn engine() -> Engine {
-    let cfg = Config::parse(CONFIG, std::path::Path::new(".")).unwrap();
+    engine_with("")
+}
+
+/// An engine with more config (rules) appended.
+fn engine_with(extra: &str) -> Engine {
     let db = sled::Config::new().temporary(true).open().unwrap();
-    Engine::new(&cfg, &db, AlarmRules::default()).unwrap()
+    engine_on(&db, extra)
+}
+
+fn engine_on(db: &sled::Db, extra: &str) -> Engine {
+    let cfg = Config::parse(&format!("{CONFIG}\n{extra}"), std::path::Path::new(".")).unwrap();
+    Engine::new(&cfg, db).unwrap()
+}
+
+fn face(person: &str) -> EventBody {
+    EventBody::Credential(CredentialRead {
+        similarity: Some(0.2),
+        ..CredentialRead::new(Credential {
+            kind: CredentialKind::Face,
+            value: person.into(),
+        })
+    })
 }
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -445,4 +464,234 @@ fn sensors_and_device_links_raise_and_clear() {
         .on_device_event(ev("ghost", t(10), smoke(true)), t(10))
         .records
         .is_empty());
+}
+
+#[test]
+fn welfare_alarm_after_silence_names_the_person_and_last_place() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let mut e = engine_on(
+        &db,
+        "[[rules]]\ntype = \"welfare_no_activity\"\nhours = 12\n",
+    );
+    let elder = Person {
+        id: PersonId::new("e1"),
+        name: "Wang Fang".into(),
+        group: Group::Resident,
+        tags: vec!["elderly_alone".into()],
+        valid_from: None,
+        valid_until: None,
+        credentials: vec![Credential::parse(CredentialKind::Card, "300").unwrap()],
+        faces: 0,
+    };
+    e.on_command(
+        Command::PersonUpsert {
+            person: elder,
+            by: Actor::platform("p"),
+        },
+        t(0),
+    )
+    .1
+    .unwrap();
+    e.on_device_event(ev("reader-in", t(60), card("300")), t(60));
+    // 11 h later: nothing; 12 h after the last pass: one alarm, once.
+    assert!(alarms(&e.on_tick(t(60 + 11 * 3600))).is_empty());
+    let fx = e.on_tick(t(60 + 12 * 3600 + 1));
+    assert_eq!(
+        alarms(&fx),
+        vec![(AlarmType::WelfareNoActivity, AlarmState::Raised)]
+    );
+    match &fx.records[0].body {
+        RecordBody::Alarm(a) => {
+            assert_eq!(a.person.as_ref().unwrap().id.as_str(), "e1");
+            assert_eq!(a.severity, crate::journal::Severity::Major);
+            assert!(
+                a.message.contains("Wang Fang") && a.message.contains("Lobby door"),
+                "{}",
+                a.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !alarms(&e.on_tick(t(60 + 13 * 3600)))
+            .contains(&(AlarmType::WelfareNoActivity, AlarmState::Raised)),
+        "raised once, not at every check"
+    );
+    // The last activity survives a restart.
+    drop(e);
+    let mut e = engine_on(
+        &db,
+        "[[rules]]\ntype = \"welfare_no_activity\"\nhours = 12\n",
+    );
+    assert_eq!(e.last_seen(&PersonId::new("e1")).unwrap().ts, t(60));
+    assert_eq!(e.open_alarms().len(), 1, "open alarms survive a restart");
+    // Seen again: the alarm clears by itself.
+    let fx = e.on_device_event(ev("reader-out", t(14 * 3600), card("300")), t(14 * 3600));
+    assert!(alarms(&fx).contains(&(AlarmType::WelfareNoActivity, AlarmState::Cleared)));
+    // Residents without the tag (r1) are never watched.
+    assert!(e.last_seen(&PersonId::new("r1")).is_none());
+}
+
+#[test]
+fn welfare_for_a_person_never_seen_counts_from_when_watched() {
+    let mut e = engine();
+    let elder = Person {
+        id: PersonId::new("e2"),
+        name: "Li Lao".into(),
+        group: Group::Resident,
+        tags: vec!["elderly_alone".into()],
+        valid_from: None,
+        valid_until: None,
+        credentials: vec![],
+        faces: 0,
+    };
+    e.on_command(
+        Command::PersonUpsert {
+            person: elder,
+            by: Actor::platform("p"),
+        },
+        t(0),
+    )
+    .1
+    .unwrap();
+    // Default: 24 h. The engine watches from the upsert, at wall-clock time, so use a later check.
+    let watched_from = e.last_seen(&PersonId::new("e2")).unwrap().ts;
+    assert!(alarms(&e.on_tick(watched_from + Duration::hours(23))).is_empty());
+    let fx = e.on_tick(watched_from + Duration::hours(25));
+    let found = fx.records.iter().find_map(|d| match &d.body {
+        RecordBody::Alarm(a) if a.alarm_type == AlarmType::WelfareNoActivity => {
+            Some(a.message.clone())
+        }
+        _ => None,
+    });
+    assert!(found.unwrap().contains("never seen"));
+    // Removing the tag stops the watch and the alarm stays until dealt with.
+    let (_, r) = e.on_command(
+        Command::PersonDelete {
+            id: PersonId::new("e2"),
+            by: Actor::platform("p"),
+        },
+        watched_from + Duration::hours(26),
+    );
+    assert!(r.is_ok());
+    assert!(e
+        .open_alarms()
+        .iter()
+        .all(|a| a.alarm_type != AlarmType::WelfareNoActivity));
+}
+
+#[test]
+fn unknown_faces_raise_after_the_configured_count() {
+    let mut e = engine_with("[[devices]]\nid = \"cam-1\"\ndriver = \"sim\"\ndoor = \"lobby\"\n[[rules]]\ntype = \"unknown_face\"\ncount = 3\nwindow_s = 30\n");
+    assert!(alarms(&e.on_device_event(ev("cam-1", t(0), face("")), t(0))).is_empty());
+    assert!(
+        alarms(&e.on_device_event(ev("cam-1", t(40), face("")), t(40))).is_empty(),
+        "first fell out of the window"
+    );
+    assert!(alarms(&e.on_device_event(ev("cam-1", t(50), face("")), t(50))).is_empty());
+    let fx = e.on_device_event(ev("cam-1", t(60), face("")), t(60));
+    assert_eq!(
+        alarms(&fx),
+        vec![(AlarmType::UnknownFace, AlarmState::Raised)]
+    );
+    assert_eq!(decisions(&fx), vec![(false, Reason::UnknownCredential)]);
+    // A known face is a pass, not an unknown one.
+    let fx = e.on_device_event(ev("cam-1", t(70), face("r1")), t(70));
+    assert_eq!(decisions(&fx), vec![(true, Reason::Granted)]);
+}
+
+#[test]
+fn watchlist_face_raises_with_the_person() {
+    let mut e = engine_with("[[devices]]\nid = \"cam-1\"\ndriver = \"sim\"\ndoor = \"lobby\"\n");
+    let fx = e.on_device_event(ev("cam-1", t(0), face("w1")), t(0));
+    assert_eq!(decisions(&fx), vec![(false, Reason::Watchlist)]);
+    let a = fx.records.iter().find_map(|d| match &d.body {
+        RecordBody::Alarm(a) => Some(a.clone()),
+        _ => None,
+    });
+    let a = a.expect("watchlist_face");
+    assert_eq!(a.alarm_type, AlarmType::WatchlistFace);
+    assert_eq!(a.person.unwrap().id.as_str(), "w1");
+    assert_eq!(a.event, Some(fx.records[0].id));
+}
+
+#[test]
+fn rules_override_severity_clearing_escalation_and_can_disable() {
+    let mut e = engine_with(
+        "[alarms]\nescalate_major_s = 5\nescalate_repeat = 2\n\
+         [[rules]]\ntype = \"smoke\"\nseverity = \"major\"\nauto_clear = true\n\
+         [[rules]]\ntype = \"tailgating\"\nenabled = false\n\
+         [[rules]]\ntype = \"ebike_in_elevator\"\nhold = false\n",
+    );
+    let smoke = |active| EventBody::Sensor {
+        sensor: SensorKind::Smoke,
+        active,
+        value: None,
+    };
+    e.on_device_event(ev("smoke-1", t(0), smoke(true)), t(0));
+    assert_eq!(e.open_alarms()[0].severity, crate::journal::Severity::Major);
+    // Major escalates after 5 s here, twice at most.
+    assert_eq!(
+        alarms(&e.on_tick(t(6))),
+        vec![(AlarmType::Smoke, AlarmState::Escalated)]
+    );
+    assert_eq!(
+        alarms(&e.on_tick(t(12))),
+        vec![(AlarmType::Smoke, AlarmState::Escalated)]
+    );
+    assert!(alarms(&e.on_tick(t(30))).is_empty());
+    // auto_clear: the sensor returning to normal clears it.
+    let fx = e.on_device_event(ev("smoke-1", t(31), smoke(false)), t(31));
+    assert_eq!(alarms(&fx), vec![(AlarmType::Smoke, AlarmState::Cleared)]);
+    // Disabled: no tailgating alarm.
+    e.on_device_event(ev("reader-in", t(40), card("100")), t(40));
+    let fx = e.on_device_event(
+        ev(
+            "reader-in",
+            t(41),
+            EventBody::Passage {
+                count: 3,
+                direction: None,
+            },
+        ),
+        t(41),
+    );
+    assert!(alarms(&fx).is_empty());
+    // No hold on the elevator, but the alarm all the same.
+    let fx = e.on_device_event(
+        ev(
+            "lift-rfid",
+            t(50),
+            EventBody::Tag {
+                epc: "E200AA".into(),
+                presence: Presence::Arrived,
+                antenna: None,
+                rssi: None,
+            },
+        ),
+        t(50),
+    );
+    assert_eq!(
+        alarms(&fx),
+        vec![(AlarmType::EbikeInElevator, AlarmState::Raised)]
+    );
+    assert!(fx.commands.is_empty());
+}
+
+#[test]
+fn held_open_alarm_clears_when_the_door_closes_after_a_restart() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let mut e = engine_on(&db, "");
+    e.on_device_event(ev("reader-in", t(0), card("100")), t(0));
+    e.on_device_event(ev("reader-in", t(1), contact(true)), t(1));
+    e.on_tick(t(40));
+    assert_eq!(e.open_alarms().len(), 1);
+    drop(e);
+    let mut e = engine_on(&db, "");
+    assert_eq!(e.open_alarms().len(), 1);
+    let fx = e.on_device_event(ev("reader-in", t(60), contact(false)), t(60));
+    assert_eq!(
+        alarms(&fx),
+        vec![(AlarmType::DoorHeldOpen, AlarmState::Cleared)]
+    );
 }
