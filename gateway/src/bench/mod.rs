@@ -7,7 +7,9 @@
 //! - `journal`: durable appends per second.
 //! - `uplink`: QoS 1 messages per second to a local mosquitto against a paho-mqtt
 //!   publisher, and the time to drain a large backlog.
+//! - `alarms`: sensor change → alarm on MQTT while a backlog is being forwarded.
 
+mod alarms;
 mod decisions;
 mod journal;
 mod uplink;
@@ -16,7 +18,7 @@ use anyhow::Result;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Run only these sections (decisions, journal, uplink, drain); default: all.
+    /// Run only these sections (decisions, journal, uplink, drain, alarms); default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Roster size for the decision benchmark.
@@ -68,6 +70,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.wants("drain") {
         uplink::drain(args.backlog).await?;
+    }
+    if args.wants("alarms") {
+        alarms::run().await?;
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ pub struct Journal {
     tree: sled::Tree,
     db: sled::Db,
     tx: mpsc::UnboundedSender<WriteReq>,
+    /// Appends holding an alarm: the writer takes them before queued pass events.
+    urgent: mpsc::UnboundedSender<WriteReq>,
     committed: watch::Receiver<u64>,
     queued: Arc<AtomicU64>,
     ids: Arc<(String, String)>,
@@ -75,6 +77,7 @@ impl Journal {
         let last = last_seq(&tree)?;
         let (committed_tx, committed) = watch::channel(last);
         let (tx, rx) = mpsc::unbounded_channel();
+        let (urgent, urgent_rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicU64::new(0));
         let ids = Arc::new((estate.to_owned(), gateway.to_owned()));
         let w = writer::Writer::new(
@@ -85,11 +88,12 @@ impl Journal {
             committed_tx,
             queued.clone(),
         );
-        tokio::spawn(w.run(rx));
+        tokio::spawn(w.run(urgent_rx, rx));
         Ok(Journal {
             tree,
             db: db.clone(),
             tx,
+            urgent,
             committed,
             queued,
             ids,
@@ -109,7 +113,7 @@ impl Journal {
         let (reply, rx) = oneshot::channel();
         self.queued
             .fetch_add(drafts.len() as u64, Ordering::Relaxed);
-        self.tx
+        self.lane_for(&drafts)
             .send(WriteReq::Append(AppendReq {
                 drafts,
                 reply: Some(reply),
@@ -126,12 +130,22 @@ impl Journal {
         }
         self.queued
             .fetch_add(drafts.len() as u64, Ordering::Relaxed);
-        self.tx
+        self.lane_for(&drafts)
             .send(WriteReq::Append(AppendReq {
                 drafts,
                 reply: None,
             }))
             .map_err(|_| JournalError::Stopped)
+    }
+
+    /// Appends with an alarm jump the queue of pass events waiting for the disk:
+    /// they are numbered and made durable first (`ts` keeps when things happened).
+    fn lane_for(&self, drafts: &[Draft]) -> &mpsc::UnboundedSender<WriteReq> {
+        if drafts.iter().any(|d| d.body.is_alarm()) {
+            &self.urgent
+        } else {
+            &self.tx
+        }
     }
 
     /// The highest durable seq; changes wake readers (uplink, console live feed).

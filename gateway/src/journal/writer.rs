@@ -16,8 +16,9 @@ use super::record::{Record, SnapshotRef};
 use super::store::{self, Stored};
 use super::WriteReq;
 
-/// At most this many records in one batch, to bound a batch's memory and latency.
-const MAX_BATCH: usize = 8192;
+/// At most this many records in one batch, to bound a batch's memory and the
+/// wait of an alarm queued behind a burst.
+const MAX_BATCH: usize = 1024;
 
 pub(super) struct Writer {
     db: sled::Db,
@@ -55,9 +56,21 @@ impl Writer {
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<WriteReq>) {
+    pub async fn run(
+        mut self,
+        mut urgent: mpsc::UnboundedReceiver<WriteReq>,
+        mut rx: mpsc::UnboundedReceiver<WriteReq>,
+    ) {
         let mut reqs = Vec::new();
-        while let Some(first) = rx.recv().await {
+        loop {
+            let first = tokio::select! {
+                biased;
+                Some(r) = urgent.recv() => r,
+                r = rx.recv() => match r {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
             let mut next = Some(first);
             let mut count = 0;
             while let Some(req) = next.take() {
@@ -65,16 +78,6 @@ impl Writer {
                     WriteReq::Append(a) => {
                         count += a.drafts.len();
                         reqs.push(a);
-                    }
-                    WriteReq::Close(reply) => {
-                        if !reqs.is_empty() {
-                            self.commit(&mut reqs).await;
-                        }
-                        if let Err(e) = self.db.flush_async().await {
-                            tracing::error!("journal: final flush failed: {e}");
-                        }
-                        let _ = reply.send(());
-                        return;
                     }
                     WriteReq::Evict { seqs, reply } => {
                         // Keep order: what was appended before the eviction is stored first.
@@ -85,9 +88,23 @@ impl Writer {
                         let outcome = self.evict(&seqs).await;
                         let _ = reply.send(outcome);
                     }
+                    WriteReq::Close(reply) => {
+                        while let Ok(WriteReq::Append(a)) = urgent.try_recv() {
+                            reqs.push(a);
+                        }
+                        if !reqs.is_empty() {
+                            self.commit(&mut reqs).await;
+                        }
+                        if let Err(e) = self.db.flush_async().await {
+                            tracing::error!("journal: final flush failed: {e}");
+                        }
+                        let _ = reply.send(());
+                        return;
+                    }
                 }
                 if count < MAX_BATCH {
-                    next = rx.try_recv().ok();
+                    // Urgent appends first, then the rest, into the same batch.
+                    next = urgent.try_recv().ok().or_else(|| rx.try_recv().ok());
                 }
             }
             if !reqs.is_empty() {

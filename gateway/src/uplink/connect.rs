@@ -63,12 +63,16 @@ pub fn options(m: &MqttSection, cfg: &Config, topics: &Topics) -> Result<MqttOpt
     o.set_keep_alive(Duration::from_secs(m.keep_alive_s.max(5)));
     // A clean session: after a reconnect the outbox resends from its cursor.
     o.set_clean_session(true);
-    o.set_inflight(m.inflight.max(1));
+    // Room for the alarm lane and replies beside a full window of events.
+    o.set_inflight(
+        m.inflight
+            .max(1)
+            .saturating_add(super::ALARM_WINDOW as u16 + 16),
+    );
     // Commands with face photos are large; our own limit answers `too_large`,
     // this one only protects against absurd packets.
     let incoming = m.max_command_kib * 1024 * 2 + 64 * 1024;
     o.set_max_packet_size(incoming, 1024 * 1024);
-    o.set_request_channel_capacity(m.inflight as usize + 64);
     o.set_last_will(LastWill::new(
         topics.status(),
         super::status_payload("offline"),

@@ -99,6 +99,11 @@ impl Tracker {
         }
     }
 
+    /// Publishes handed to the client that it has not written yet.
+    pub fn unwritten(&self) -> usize {
+        self.queued.len()
+    }
+
     /// Publishes handed to the client and not yet acknowledged (or written, for others).
     pub fn outstanding(&self) -> usize {
         self.alarms.in_flight.len()

@@ -34,6 +34,13 @@ use crate::control::{self, Controller};
 use crate::engine::{CommandError, CommandOk, ErrorCode, Input};
 use crate::journal::{retention::Forwarded, Journal, Stored};
 use lanes::{Acked, Lane, Tag, Tracker};
+
+/// Alarms in flight at most; rumqttc's own window is the events' window plus
+/// this, so an alarm always finds a free slot, even behind a full event window.
+const ALARM_WINDOW: usize = 64;
+/// Records handed to rumqttc and not yet written: kept short, so that an alarm
+/// queued behind them goes out within a few packets.
+const MAX_UNWRITTEN: usize = 64;
 use topics::Topics;
 
 /// Why the uplink could not start.
@@ -255,7 +262,7 @@ struct CommandJob {
 
 impl Uplink {
     async fn run(mut self, options: rumqttc::MqttOptions, shutdown: CancellationToken) {
-        let (client, el) = AsyncClient::new(options, self.window + 64);
+        let (client, el) = AsyncClient::new(options, 2 * MAX_UNWRITTEN + ALARM_WINDOW + 64);
         let (conn_tx, mut conn_rx) = mpsc::channel(1024);
         let conn_stop = CancellationToken::new();
         let conn_task = tokio::spawn(connection(el, conn_tx, conn_stop.clone()));
@@ -503,13 +510,10 @@ impl Uplink {
         }
     }
 
-    /// Publishes what the window allows: alarms first, then events, in seq order.
+    /// Publishes what the windows allow: alarms first, then events, each in seq order.
     fn fill(&mut self, client: &AsyncClient) {
         let committed = self.journal.last_committed();
-        loop {
-            if self.tracker.outstanding() >= self.window {
-                break;
-            }
+        while self.tracker.alarms.in_flight() < ALARM_WINDOW {
             let from = self.tracker.alarms.sent + 1;
             match self
                 .journal
@@ -532,7 +536,9 @@ impl Uplink {
         let from = self.tracker.events.sent + 1;
         if from <= committed {
             for (seq, raw) in self.journal.range(from, committed, false) {
-                if self.tracker.outstanding() >= self.window {
+                if self.tracker.events.in_flight() >= self.window
+                    || self.tracker.unwritten() >= MAX_UNWRITTEN
+                {
                     break;
                 }
                 let Some(stored) = Stored::decode(&raw) else {
