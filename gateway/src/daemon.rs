@@ -139,6 +139,7 @@ impl Gateway {
         tasks.spawn(retention_task(
             journal.clone(),
             retention::Policy::from(&config.retention),
+            Duration::from_secs(config.retention.check_every_s.max(1)),
             uplink.clone(),
             handle.clone(),
             shutdown.child_token(),
@@ -197,15 +198,16 @@ impl Gateway {
     }
 }
 
-/// Runs retention every minute, and reports the unforwarded backlog.
+/// Runs retention every `every` (a minute by default), and reports the unforwarded backlog.
 async fn retention_task(
     journal: Journal,
     policy: retention::Policy,
+    every: Duration,
     uplink: Option<UplinkState>,
     engine: EngineHandle,
     shutdown: CancellationToken,
 ) {
-    let mut every = tokio::time::interval(Duration::from_secs(60));
+    let mut every = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,

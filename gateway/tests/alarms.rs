@@ -379,3 +379,76 @@ held_open_s = 1
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_outage_raises_buffer_high_then_data_loss_never_silently() {
+    use gateway::broker::free_port;
+    let port = free_port().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // ~6,000 records with the broker away, a 1 MB budget, checks every second.
+    let devices = common::scripted_reader("r-a", 3000, 100, 1)
+        + &common::scripted_reader("r-b", 3000, 100, 1);
+    let extra = "[retention]\nmax_disk_mb = 1\nbuffer_high = 500\ncheck_every_s = 1\n";
+    let gw = start(dir.path(), &config(dir.path(), Some(port), &devices, extra)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (buffer, loss) = loop {
+        let open = open_alarms(&gw).await;
+        let find =
+            |t: gateway::journal::AlarmType| open.iter().find(|a| a.alarm_type == t).cloned();
+        if let (Some(b), Some(l)) = (
+            find(gateway::journal::AlarmType::BufferHigh),
+            find(gateway::journal::AlarmType::DataLoss),
+        ) {
+            break (b, l);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected buffer_high and data_loss, open: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        buffer.message.contains("wait to be forwarded"),
+        "{}",
+        buffer.message
+    );
+    let lost: u64 = loss
+        .message
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(lost > 0, "{}", loss.message);
+    // The oldest records went; the journal stays near its budget (checked every second).
+    assert!(gw.journal.first_seq() > 1);
+    assert!(
+        gw.journal.stored_bytes() < 2 * 1024 * 1024,
+        "budget kept: {}",
+        gw.journal.stored_bytes()
+    );
+    // The broker comes back: the alarms reach the platform, the backlog drains,
+    // buffer_high clears by itself; data_loss waits for an acknowledgement.
+    let _broker = Mosquitto::start(BrokerOptions {
+        port,
+        ..Default::default()
+    })
+    .unwrap();
+    let sub = Sub::start(port, &format!("{P}/#"), "t-alarm-4", false).await;
+    sub.wait_for("data_loss", Duration::from_secs(15), |m| {
+        m.topic == format!("{P}/alarms/data_loss")
+            && (m.json["state"] == "raised" || m.json["state"] == "escalated")
+    })
+    .await;
+    sub.wait_for(
+        "buffer_high cleared",
+        Duration::from_secs(30),
+        alarm("buffer_high", "cleared"),
+    )
+    .await;
+    assert!(open_alarms(&gw)
+        .await
+        .iter()
+        .any(|a| a.alarm_type == gateway::journal::AlarmType::DataLoss));
+    gw.stop().await;
+}

@@ -254,6 +254,13 @@ pub struct RetentionSection {
     /// Unforwarded records above this count raise `buffer_high`.
     #[serde(default = "default_buffer_high")]
     pub buffer_high: u64,
+    /// Seconds between retention runs (and backlog checks).
+    #[serde(default = "default_check_every")]
+    pub check_every_s: u64,
+}
+
+fn default_check_every() -> u64 {
+    60
 }
 
 fn default_pass_days() -> u32 {
@@ -280,6 +287,7 @@ impl Default for RetentionSection {
             alarm_days: default_alarm_days(),
             max_disk_mb: default_max_disk_mb(),
             buffer_high: default_buffer_high(),
+            check_every_s: default_check_every(),
         }
     }
 }

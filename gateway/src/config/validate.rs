@@ -181,6 +181,19 @@ pub(super) fn check(c: &Config) -> Vec<(KeyPath, String)> {
         }
     }
 
+    if c.retention.check_every_s == 0 {
+        out.push((
+            root.key("retention").key("check_every_s"),
+            "must be at least 1".into(),
+        ));
+    }
+    if c.retention.max_disk_mb == 0 {
+        out.push((
+            root.key("retention").key("max_disk_mb"),
+            "must be at least 1".into(),
+        ));
+    }
+
     let mut rule_types = HashSet::new();
     for (i, r) in c.rules.iter().enumerate() {
         use crate::journal::AlarmType as T;
