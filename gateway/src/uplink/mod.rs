@@ -511,8 +511,20 @@ impl Uplink {
     }
 
     /// Publishes what the windows allow: alarms first, then events, each in seq order.
+    /// Cheap when there is nothing to do: it runs after every packet.
     fn fill(&mut self, client: &AsyncClient) {
         let committed = self.journal.last_committed();
+        if self.tracker.alarms.sent < committed {
+            self.fill_alarms(client, committed);
+        }
+        // Top up the events in batches rather than one per packet.
+        if self.tracker.unwritten() <= MAX_UNWRITTEN / 2 && self.tracker.events.sent < committed {
+            self.fill_events(client, committed);
+        }
+        self.publish_cursors();
+    }
+
+    fn fill_alarms(&mut self, client: &AsyncClient, committed: u64) {
         while self.tracker.alarms.in_flight() < ALARM_WINDOW {
             let from = self.tracker.alarms.sent + 1;
             match self
@@ -533,8 +545,11 @@ impl Uplink {
                 }
             }
         }
+    }
+
+    fn fill_events(&mut self, client: &AsyncClient, committed: u64) {
         let from = self.tracker.events.sent + 1;
-        if from <= committed {
+        {
             for (seq, raw) in self.journal.range(from, committed, false) {
                 if self.tracker.events.in_flight() >= self.window
                     || self.tracker.unwritten() >= MAX_UNWRITTEN
