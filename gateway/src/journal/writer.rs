@@ -18,7 +18,7 @@ use super::WriteReq;
 
 /// At most this many records in one batch, to bound a batch's memory and the
 /// wait of an alarm queued behind a burst.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 256;
 
 pub(super) struct Writer {
     db: sled::Db,
@@ -63,11 +63,11 @@ impl Writer {
     ) {
         let mut reqs = Vec::new();
         loop {
-            let first = tokio::select! {
+            let (first, is_urgent) = tokio::select! {
                 biased;
-                Some(r) = urgent.recv() => r,
+                Some(r) = urgent.recv() => (r, true),
                 r = rx.recv() => match r {
-                    Some(r) => r,
+                    Some(r) => (r, false),
                     None => break,
                 },
             };
@@ -103,8 +103,13 @@ impl Writer {
                     }
                 }
                 if count < MAX_BATCH {
-                    // Urgent appends first, then the rest, into the same batch.
-                    next = urgent.try_recv().ok().or_else(|| rx.try_recv().ok());
+                    // An urgent batch holds only urgent appends, so it is small and quick;
+                    // a normal batch takes urgent ones that came meanwhile first.
+                    next = if is_urgent {
+                        urgent.try_recv().ok()
+                    } else {
+                        urgent.try_recv().ok().or_else(|| rx.try_recv().ok())
+                    };
                 }
             }
             if !reqs.is_empty() {
