@@ -1,6 +1,6 @@
 //! Wires the gateway together for `gatewayd run` and `gatewayd demo`: opens the
-//! store, starts every driver, the engine, the uplink and retention, and stops
-//! them in order on shutdown.
+//! store, starts every driver, the engine, the uplink, the console and retention,
+//! and stops them in order on shutdown.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +36,8 @@ pub enum StartError {
     Driver(#[from] drivers::BuildError),
     #[error("uplink: {0}")]
     Uplink(#[from] uplink::UplinkError),
+    #[error("{0}")]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 /// A running gateway.
@@ -46,6 +48,8 @@ pub struct Gateway {
     /// Runs platform and console commands.
     pub controller: Controller,
     pub uplink: Option<UplinkState>,
+    /// Where the console listens (the bound address, also when `listen` asked for port 0).
+    pub console_addr: Option<std::net::SocketAddr>,
     /// Frames from cameras, for the face pipeline.
     pub frames: Option<mpsc::Receiver<Frame>>,
     /// Where the face pipeline sends its matches (as device events).
@@ -136,6 +140,26 @@ impl Gateway {
             None => None,
         };
 
+        let console_addr = match &config.console {
+            Some(_) => {
+                let bound = crate::console::bind(
+                    crate::console::Deps {
+                        config: config.clone(),
+                        journal: journal.clone(),
+                        engine: handle.clone(),
+                        controller: controller.clone(),
+                        uplink: uplink.clone(),
+                        db: db.clone(),
+                    },
+                    shutdown.child_token(),
+                )
+                .await?;
+                tasks.spawn(bound.task);
+                Some(bound.addr)
+            }
+            None => None,
+        };
+
         tasks.spawn(retention_task(
             journal.clone(),
             retention::Policy::from(&config.retention),
@@ -150,6 +174,7 @@ impl Gateway {
             engine: handle,
             controller,
             uplink,
+            console_addr,
             frames: Some(frame_rx),
             events: ev_tx,
             db,
