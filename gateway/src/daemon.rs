@@ -218,6 +218,15 @@ impl Gateway {
         if let Err(e) = self.journal.flush().await {
             tracing::error!("final flush: {e}");
         }
+        // The journal's writer holds the store until the last journal handle is
+        // gone; wait for it, so that the store can be opened again at once (a
+        // restart in the same process).
+        let mut writer = self.journal.committed();
+        drop(self);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while writer.changed().await.is_ok() {}
+        })
+        .await;
     }
 }
 

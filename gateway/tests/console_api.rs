@@ -435,30 +435,36 @@ async fn roster_faces_and_oversized_uploads() {
         r.message()
     );
     // Oversized bodies are refused before they are read.
-    let r = admin
-        .raw(
+    admin
+        .assert_too_large(
             Method::POST,
             "/api/persons/v-1/faces",
             "image/jpeg",
             jpeg(65 * 1024, b""),
         )
         .await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(r.code(), "too_large");
     let big = serde_json::json!({"name": "x".repeat(70 * 1024), "group": "resident"});
-    let r = admin
-        .call(Method::PUT, "/api/persons/p-big", Some(big))
+    admin
+        .assert_too_large(
+            Method::PUT,
+            "/api/persons/p-big",
+            "application/json",
+            serde_json::to_vec(&big).unwrap(),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = admin
-        .raw(
+    admin
+        .assert_too_large(
             Method::POST,
             "/api/login",
             "application/json",
             vec![b' '; 70 * 1024],
         )
         .await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Nothing of them was stored.
+    assert_eq!(
+        admin.get("/api/persons/p-big").await.status,
+        StatusCode::NOT_FOUND
+    );
     // Not a JPEG, or not declared as one.
     let r = admin
         .raw(
@@ -520,20 +526,21 @@ async fn roster_faces_and_oversized_uploads() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Every change is journaled with the user.
-    let events = admin.get("/api/events?kind=system").await.json();
-    let saved = events["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "person_upserted")
-        .count();
-    assert_eq!(saved, 2, "{events}");
-    assert!(events["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "person_upserted")
-        .all(|e| e["by"] == "console/admin"));
+    let saves = |r: &[serde_json::Value]| {
+        r.iter()
+            .filter(|e| e["action"] == "person_upserted")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let records = admin
+        .records_until("/api/events?kind=system", "two person saves", |r| {
+            saves(r).len() == 2
+        })
+        .await;
+    assert!(
+        saves(&records).iter().all(|e| e["by"] == "console/admin"),
+        "{records:?}"
+    );
 
     assert_eq!(
         admin
@@ -704,10 +711,16 @@ async fn admins_manage_console_users() {
             .status,
         StatusCode::BAD_REQUEST
     );
-    let actions = admin.get("/api/events?kind=system").await.json();
-    let details: Vec<String> = actions["records"]
-        .as_array()
-        .unwrap()
+    let actions = admin
+        .records_until("/api/events?kind=system", "the removal", |r| {
+            r.iter().any(|e| {
+                e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("removed"))
+            })
+        })
+        .await;
+    let details: Vec<String> = actions
         .iter()
         .filter(|e| e["action"] == "console_action" && e["by"] == "console/admin")
         .map(|e| e["detail"].as_str().unwrap_or_default().to_owned())
@@ -780,8 +793,12 @@ async fn alarms_are_acknowledged_and_doors_opened_in_the_users_name() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let history = guard.get("/api/alarms?state=acked").await.json();
-    let acked = &history["records"][0];
+    let history = guard
+        .records_until("/api/alarms?state=acked", "the acknowledgement", |r| {
+            !r.is_empty()
+        })
+        .await;
+    let acked = &history[0];
     assert_eq!(acked["alarm"], id.as_str());
     assert_eq!(acked["ack"]["by"], "console/guard1");
     assert_eq!(acked["ack"]["note"], "checked: burnt toast");
@@ -793,14 +810,47 @@ async fn alarms_are_acknowledged_and_doors_opened_in_the_users_name() {
             .status,
         StatusCode::OK
     );
-    let events = guard.get("/api/events?kind=access&door=gate").await.json();
-    let release = &events["records"][0];
+    let events = guard
+        .records_until(
+            "/api/events?kind=access&door=gate",
+            "the door release",
+            |r| !r.is_empty(),
+        )
+        .await;
+    let release = &events[0];
     assert_eq!(release["action"], "door_release");
     assert_eq!(release["by"], "console/guard1");
     assert_eq!(release["credential"]["type"], "remote");
     let doors = guard.get("/api/doors").await.json();
     assert_eq!(doors["doors"][0]["id"], "gate");
     assert_eq!(doors["doors"][0]["status"], "closed");
+
+    // A face pass with its picture: the snapshot is served to logged-in users only.
+    gw.events
+        .send(face_seen("gate-panel", "r-009"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let face = loop {
+        let e = guard.get("/api/events?kind=face").await.json();
+        if let Some(f) = e["records"].as_array().and_then(|r| r.first()) {
+            break f.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no face event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(face["decision"]["reason"], "unknown_credential");
+    let sha = face["snapshot"]["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(face["snapshot"]["bytes"], SNAPSHOT.len());
+    let r = guard.get(&format!("/api/snapshots/{sha}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/jpeg");
+    assert_eq!(&r.body[..], SNAPSHOT);
+    let anon = Http::new(gw.console_addr.unwrap());
+    assert_eq!(
+        anon.get(&format!("/api/snapshots/{sha}")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     let health = guard.get("/healthz").await;
     assert_eq!(health.status, StatusCode::OK);
@@ -811,6 +861,7 @@ async fn alarms_are_acknowledged_and_doors_opened_in_the_users_name() {
         "gatewayd_alarms_open{severity=\"critical\"} 1",
         "gatewayd_device_online{device=\"smoke-1\",driver=\"sim\"} 1",
         "gatewayd_doors{state=\"closed\"} 1",
+        "gatewayd_engine_up 1",
         "gatewayd_console_sessions 1",
         "gatewayd_console_writes_total 3",
     ] {

@@ -399,6 +399,8 @@ pub struct Me {
     pub role: Role,
     pub csrf: String,
     pub expires: DateTime<Utc>,
+    /// Largest upload accepted, so the page can refuse a big photo before sending it.
+    pub max_upload_kib: usize,
 }
 
 #[derive(Deserialize)]
@@ -485,6 +487,7 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Result<Response,
         role,
         csrf: data.csrf,
         expires: data.expires,
+        max_upload_kib: st.section.max_upload_kib,
     })
     .into_response();
     r.headers_mut().insert(
@@ -516,6 +519,7 @@ pub async fn me(session: Session, State(st): State<AppState>) -> Result<Json<Me>
         role: session.role,
         csrf: session.csrf,
         expires,
+        max_upload_kib: st.section.max_upload_kib,
     }))
 }
 

@@ -143,17 +143,76 @@ impl Http {
     }
 
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Resp {
+        self.try_send(req).await.expect("HTTP request")
+    }
+
+    /// Sends; an error when the connection failed before an answer came.
+    pub async fn try_send(&self, req: Request<Full<Bytes>>) -> Result<Resp, String> {
         let r = tokio::time::timeout(Duration::from_secs(20), self.client.request(req))
             .await
             .expect("answer within 20 s")
-            .expect("HTTP request");
+            .map_err(|e| format!("{e:?}"))?;
         let status = r.status();
         let headers = r.headers().clone();
-        let body = r.into_body().collect().await.expect("body").to_bytes();
-        Resp {
+        let body = r
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .to_bytes();
+        Ok(Resp {
             status,
             headers,
             body,
+        })
+    }
+
+    /// Sends an oversized body: refused with 413, or (the server answering
+    /// before the client finished sending) the connection closed under it.
+    pub async fn assert_too_large(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) {
+        let req = self
+            .request(method, path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        match self.try_send(req).await {
+            Ok(r) => {
+                assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+                assert_eq!(r.code(), "too_large");
+            }
+            Err(e) => assert!(
+                e.contains("BrokenPipe") || e.contains("ConnectionReset"),
+                "{path}: {e}"
+            ),
+        }
+    }
+
+    /// Journal records from `path` once `pred` holds (writes become visible
+    /// when durable, a moment after they are answered).
+    pub async fn records_until(
+        &self,
+        path: &str,
+        what: &str,
+        pred: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.get(path).await.json();
+            let records = r["records"].as_array().cloned().unwrap_or_default();
+            if pred(&records) {
+                return records;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not in {path} within 10 s: {r}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -282,5 +341,24 @@ where
             panic!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A JPEG test picture (a GStreamer test pattern, 320x240).
+pub const SNAPSHOT: &[u8] = include_bytes!("../fixtures/snapshot.jpg");
+
+/// A face recognised at a device, as the face pipeline reports it, with its picture.
+pub fn face_seen(device: &str, person: &str) -> drivers::DeviceEvent {
+    let mut read = drivers::CredentialRead::new(drivers::Credential {
+        kind: drivers::CredentialKind::Face,
+        value: person.to_owned(),
+    });
+    read.similarity = Some(0.82);
+    read.format = Some("face".into());
+    read.snapshot = Some(Bytes::from_static(SNAPSHOT));
+    drivers::DeviceEvent {
+        device: drivers::DeviceId::new(device),
+        at: chrono::Utc::now(),
+        body: drivers::EventBody::Credential(read),
     }
 }

@@ -30,7 +30,7 @@ const L = {
     face_enrolled: '人脸照片已录入', saved: '已保存', deleted: '已删除', sound_on: '声音开', sound_off: '声音关',
     config_user: '配置文件', console_user: '控制台', none: '无', granted: '通过', refused: '拒绝',
     gap: '离线时间过长，已重新加载告警列表', by: '操作人', visitor_pass: '访客通行证请设置有效期',
-    login_failed: '登录失败', direction_in: '进', direction_out: '出', note_required: '请填写处理说明',
+    login_failed: '登录失败', too_big: '文件太大（最大 {kib} KiB）', direction_in: '进', direction_out: '出', note_required: '请填写处理说明',
   },
   en: {
     title: 'Guard console', user: 'User', password: 'Password', login: 'Log in', logout: 'Log out',
@@ -55,7 +55,7 @@ const L = {
     face_enrolled: 'Face photo enrolled', saved: 'Saved', deleted: 'Deleted', sound_on: 'Sound on', sound_off: 'Sound off',
     config_user: 'config file', console_user: 'console', none: 'none', granted: 'granted', refused: 'refused',
     gap: 'Away too long: the alarm list was reloaded', by: 'by', visitor_pass: 'Give visitor passes an expiry',
-    login_failed: 'Login failed', direction_in: 'in', direction_out: 'out', note_required: 'Write a note',
+    login_failed: 'Login failed', too_big: 'too large (at most {kib} KiB)', direction_in: 'in', direction_out: 'out', note_required: 'Write a note',
   },
 };
 
@@ -77,6 +77,7 @@ const NAMES = {
       anti_passback: '防潜回', stale_read: '延迟读卡', uncertain: '人脸不确定', no_usable_face: '人脸不清晰',
     },
     door: { closed: '关闭', open: '打开', held: '长时间未关', forced: '被强行打开' },
+    doorkind: { door: '门', gate: '大门', turnstile: '闸机', barrier: '道闸', elevator: '电梯', lobby: '大堂' },
     group: { resident: '住户', staff: '员工', visitor: '访客', watchlist: '黑名单' },
     cred: { card: '门卡', tag: '电动车标签', plate: '车牌', face: '人脸', pin: '密码', qr: '二维码', remote: '远程' },
     action: {
@@ -103,6 +104,7 @@ const NAMES = {
       anti_passback: 'anti-passback', stale_read: 'late read', uncertain: 'face uncertain', no_usable_face: 'no usable face',
     },
     door: { closed: 'closed', open: 'open', held: 'held open', forced: 'forced' },
+    doorkind: { door: 'door', gate: 'gate', turnstile: 'turnstile', barrier: 'barrier', elevator: 'elevator', lobby: 'lobby' },
     group: { resident: 'resident', staff: 'staff', visitor: 'visitor', watchlist: 'watchlist' },
     cred: { card: 'card', tag: 'tag', plate: 'plate', face: 'face', pin: 'PIN', qr: 'QR', remote: 'remote' },
     action: {
@@ -112,6 +114,17 @@ const NAMES = {
       gateway_stopped: 'gateway stopped', console_action: 'console',
     },
   },
+};
+
+// Errors the page words itself (in Chinese); others show the gateway's message.
+const ERRORS = {
+  zh: {
+    bad_credentials: '用户名或密码错误', rate_limited: '登录失败次数过多，请 {retry} 秒后再试',
+    faces_disabled: '本网关未启用人脸识别（配置 [faces]），无法录入照片', too_large: '文件太大',
+    unauthenticated: '请先登录', forbidden: '没有权限', unsupported_media_type: '文件格式不对（需要 JPEG）',
+    network: '无法连接网关', unavailable: '网关正在停止',
+  },
+  en: { network: 'cannot reach the gateway' },
 };
 
 const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, info: 3 };
@@ -213,7 +226,7 @@ async function api(method, path, body, contentType) {
   try {
     r = await fetch(path, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store' });
   } catch (e) {
-    throw new ApiError(0, 'network', lang === 'zh' ? '无法连接网关' : 'cannot reach the gateway');
+    throw new ApiError(0, 'network', ERRORS[lang].network);
   }
   if (r.status === 204) return null;
   let data = null;
@@ -221,7 +234,11 @@ async function api(method, path, body, contentType) {
   if (!r.ok) {
     const err = (data && data.error) || {};
     if (r.status === 401 && path !== '/api/login') showLogin();
-    throw new ApiError(r.status, err.code || 'http_' + r.status, err.message || r.statusText);
+    const worded = ERRORS[lang][err.code];
+    const message = worded
+      ? worded.replace('{retry}', r.headers.get('Retry-After') || '')
+      : err.message || r.statusText;
+    throw new ApiError(r.status, err.code || 'http_' + r.status, message);
   }
   return data;
 }
@@ -233,8 +250,9 @@ function applyLang() {
   document.querySelectorAll('[data-i18n]').forEach((e) => { e.textContent = t(e.dataset.i18n); });
   document.querySelectorAll('[data-i18n-ph]').forEach((e) => { e.placeholder = t(e.dataset.i18nPh); });
   document.querySelectorAll('.lang-switch').forEach((b) => { b.textContent = lang === 'zh' ? 'English' : '中文'; });
-  $('#sound').textContent = state.sound ? '🔔' : '🔕';
-  $('#sound').title = state.sound ? t('sound_on') : t('sound_off');
+  $('#sound').textContent = state.sound ? t('sound_on') : t('sound_off');
+  $('#sound').classList.toggle('off', !state.sound);
+  if (state.me) $('#whoami').textContent = `${state.me.user} (${t('role_' + state.me.role)})`;
   fillSearchSelects();
   renderAlarms();
   renderFeed();
@@ -279,6 +297,7 @@ $('#sound').addEventListener('click', () => {
 // ---------------------------------------------------------------- login
 function showLogin(message) {
   closeLive();
+  setConn('connecting');
   state.me = null;
   $('#app-view').hidden = true;
   $('#login-view').hidden = false;
@@ -313,7 +332,6 @@ $('#logout').addEventListener('click', async () => {
 async function showApp() {
   $('#login-view').hidden = true;
   $('#app-view').hidden = false;
-  $('#whoami').textContent = `${state.me.user} (${t('role_' + state.me.role)})`;
   document.querySelectorAll('[data-admin]').forEach((e) => { e.hidden = state.me.role !== 'admin'; });
   applyLang();
   await Promise.all([loadDoors(), loadOpenAlarms(), loadFeed()]);
@@ -359,9 +377,14 @@ function refreshDoorsSoon() {
   doorRefresh = setTimeout(() => { doorRefresh = null; loadDoors(); }, 300);
 }
 
+let doorsShown = '';
 function renderDoors() {
   const grid = $('#door-grid');
   if (!grid) return;
+  // Redraw only on a change, so that a button is not replaced under a finger.
+  const key = lang + JSON.stringify([...state.doors.values()]);
+  if (key === doorsShown) return;
+  doorsShown = key;
   grid.replaceChildren();
   for (const d of state.doors.values()) {
     const link = d.online === true ? 'online' : d.online === false ? 'offline' : 'unknown';
@@ -369,7 +392,7 @@ function renderDoors() {
       el('div', { class: 'door-head' },
         el('strong', { text: d.name }),
         el('span', { class: `pill link-${link}`, text: t(link) })),
-      el('div', { class: 'muted', text: `${d.zone} · ${d.kind}` }),
+      el('div', { class: 'muted', text: `${d.zone} · ${name('doorkind', d.kind)}` }),
       el('div', { class: 'door-status', text: name('door', d.status) }),
       el('div', { class: 'row' },
         el('button', { class: 'primary open-door', type: 'button', text: t('open_door'), onclick: () => confirmOpen(d) }),
@@ -410,7 +433,7 @@ async function loadOpenAlarms() {
     for (const a of r.alarms) {
       open.add(a.alarm);
       const known = state.alarms.get(a.alarm);
-      state.alarms.set(a.alarm, { rec: a, cleared: false, seen: known ? known.seen : true });
+      state.alarms.set(a.alarm, { rec: a, cleared: false, via: known ? known.via : 'load' });
     }
     // Open ones the server no longer has were cleared while away: keep those
     // never acknowledged, so that a guard still sees them.
@@ -431,7 +454,7 @@ function applyAlarm(rec) {
     if (known.rec.state === 'acked' || known.rec.ack) state.alarms.delete(rec.alarm);
     else { known.cleared = true; known.rec = Object.assign({}, known.rec, { count: rec.count }); }
   } else {
-    state.alarms.set(rec.alarm, { rec, cleared: false });
+    state.alarms.set(rec.alarm, { rec, cleared: false, via: known ? known.via : 'live' });
     const isNew = !known || (rec.state === 'escalated' && known.rec.state !== 'escalated');
     if (isNew && rec.state !== 'acked') {
       if (rec.severity === 'critical') beep(3);
@@ -481,7 +504,8 @@ function renderAlarms() {
     if (r.ack) tags.push(el('span', { class: 'pill ok', text: t('acked_by', { by: r.ack.by.replace(/^console\//, '') }) }));
     list.append(el('li', {
       class: `alarm sev-${r.severity}${handled ? ' handled' : ''}`,
-      dataset: { alarm: r.alarm, type: r.type, state: a.cleared ? 'cleared' : r.state },
+      // `via` says whether it came over the live feed or with the initial list.
+      dataset: { alarm: r.alarm, type: r.type, state: a.cleared ? 'cleared' : r.state, via: a.via },
     },
       thumb(r.snapshot),
       el('div', { class: 'alarm-main' },
@@ -679,7 +703,9 @@ function eventRow(rec) {
     el('td', {}, thumb(rec.snapshot)));
 }
 
+let searchSeq = 0;
 async function searchEvents(more) {
+  const mine = ++searchSeq;
   const f = $('#search-form');
   const q = new URLSearchParams();
   const from = localInputToIso(f.from.value);
@@ -692,6 +718,7 @@ async function searchEvents(more) {
   $('#search-error').textContent = '';
   try {
     const r = await api('GET', '/api/events?' + q.toString());
+    if (mine !== searchSeq) return; // a newer search has started
     const rows = r.records.map(eventRow);
     if (more) $('#event-rows').append(...rows);
     else $('#event-rows').replaceChildren(...rows);
@@ -794,8 +821,11 @@ function editPerson(p) {
       if (from) person.valid_from = from;
       if (until) person.valid_until = until;
       const id = f.id.value.trim();
-      await api('PUT', `/api/persons/${encodeURIComponent(id)}`, person);
       const file = f.photo.files[0];
+      if (file && file.size > state.me.max_upload_kib * 1024) {
+        throw new Error(`${t('face_photo')}: ${t('too_big', { kib: state.me.max_upload_kib })}`);
+      }
+      await api('PUT', `/api/persons/${encodeURIComponent(id)}`, person);
       if (file) {
         try {
           await api('POST', `/api/persons/${encodeURIComponent(id)}/faces`, file, 'image/jpeg');
