@@ -965,3 +965,119 @@ async fn live_feed_resumes_from_the_last_seq_also_across_a_restart() {
     assert!(ended.is_ok(), "the live feed did not end after logout");
     gw.stop().await;
 }
+
+async fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(cmd)
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_the_configured_certificate() {
+    for tool in ["/usr/bin/openssl", "/usr/bin/curl"] {
+        if !std::path::Path::new(tool).exists() {
+            eprintln!("SKIPPED: {tool} is missing (apt-get install openssl curl)");
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            &dir.path().join("key.pem").display().to_string(),
+            "-out",
+            &dir.path().join("cert.pem").display().to_string(),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gw = start(
+        &config_text(
+            "tls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"",
+            "",
+        ),
+        dir.path(),
+    )
+    .await;
+    let port = gw.console_addr.unwrap().port();
+    let cacert = dir.path().join("cert.pem").display().to_string();
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    // A client speaking plain HTTP to the TLS port gets nowhere, and harms nothing.
+    let plain = run(
+        "curl",
+        &[
+            "-sS",
+            "-m",
+            "5",
+            &format!("http://127.0.0.1:{port}/healthz"),
+        ],
+    )
+    .await;
+    assert!(!plain.status.success());
+    let out = run(
+        "curl",
+        &["-sS", "-m", "10", "--cacert", &cacert, &url("/healthz")],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(health["ok"], true);
+    let body = format!(r#"{{"user":"guard1","password":"{GUARD_PASSWORD}"}}"#);
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "-m",
+            "10",
+            "-i",
+            "--cacert",
+            &cacert,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            &url("/api/login"),
+        ],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    let cookie = text
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .expect("a session cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("; secure") && cookie.contains("httponly"),
+        "{cookie}"
+    );
+    // Without trusting the certificate, curl refuses (it is not a public one).
+    let out = run("curl", &["-sS", "-m", "10", &url("/healthz")]).await;
+    assert!(!out.status.success());
+    gw.stop().await;
+}

@@ -159,8 +159,25 @@ impl EventQuery {
         self.person.is_some() || self.plate.is_some() || self.door.is_some()
     }
 
+    /// Byte strings a matching payload must contain, tested before parsing it.
+    fn needles(&self) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        if let Some(plate) = &self.plate {
+            v.push(plate.as_bytes().to_vec());
+        }
+        if let Some(door) = &self.door {
+            // Written as serde_json writes the field, escapes included.
+            let id = serde_json::to_string(door.as_str()).unwrap_or_default();
+            v.push(format!("\"door\":{id}").into_bytes());
+        }
+        if self.person.is_some() {
+            v.push(b"\"person\":{".to_vec());
+        }
+        v
+    }
+
     /// Whether a stored event matches; `None` when it is not an event at all.
-    fn matches(&self, s: &Stored) -> Option<Record> {
+    fn matches(&self, s: &Stored, needles: &[memchr::memmem::Finder]) -> Option<Record> {
         if s.alarm {
             return None;
         }
@@ -171,11 +188,9 @@ impl EventQuery {
         if !self.kinds.is_empty() && !self.kinds.contains(&kind) {
             return None;
         }
-        if let Some(plate) = &self.plate {
-            // Cheap test before parsing: the plate's text must be in the payload.
-            if !contains(s.json, plate.as_bytes()) {
-                return None;
-            }
+        // Cheap tests before parsing: the wanted text must be in the payload.
+        if needles.iter().any(|n| n.find(s.json).is_none()) {
+            return None;
         }
         let r = Record::from_json(s.json).ok()?;
         if !self.needs_body() {
@@ -210,10 +225,6 @@ impl EventQuery {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// One page of records.
 #[derive(Debug)]
 pub struct Page {
@@ -245,6 +256,9 @@ fn first_after(journal: &Journal, lo: u64, hi: u64, t: DateTime<Utc>) -> u64 {
 
 /// Runs an event search (blocking reads: call it off the runtime).
 pub fn events(journal: &Journal, q: &EventQuery) -> Page {
+    let needles = q.needles();
+    let needles: Vec<memchr::memmem::Finder> =
+        needles.iter().map(memchr::memmem::Finder::new).collect();
     let last = journal.last_committed();
     let mut records = Vec::new();
     let mut scanned = 0usize;
@@ -268,7 +282,7 @@ pub fn events(journal: &Journal, q: &EventQuery) -> Page {
                         next: None,
                     };
                 }
-                if let Some(r) = q.matches(&s) {
+                if let Some(r) = q.matches(&s, &needles) {
                     records.push(r);
                     if records.len() == q.limit {
                         break;
@@ -305,7 +319,7 @@ pub fn events(journal: &Journal, q: &EventQuery) -> Page {
                 if stop_before.is_some_and(|f| s.ts < f) {
                     break;
                 }
-                if let Some(r) = q.matches(&s) {
+                if let Some(r) = q.matches(&s, &needles) {
                     records.push(r);
                     if records.len() == q.limit {
                         exhausted = false;

@@ -78,6 +78,13 @@ const NAMES = {
     },
     door: { closed: '关闭', open: '打开', held: '长时间未关', forced: '被强行打开' },
     doorkind: { door: '门', gate: '大门', turnstile: '闸机', barrier: '道闸', elevator: '电梯', lobby: '大堂' },
+    input: {
+      door_contact: ['门磁', '门开', '门关'], exit_request: ['出门按钮', '按下', '松开'],
+      vehicle_loop: ['地感', '有车', '无车'], gate_open: ['闸门', '打开', '关闭'],
+    },
+    sensor: { smoke: '烟雾', gas: '燃气', fence_intrusion: '周界', sos: '一键求助', ebike_detected: '电动车检测' },
+    presence: { arrived: '到达', moved: '移动', departed: '离开' },
+    active: ['报警', '恢复'],
     group: { resident: '住户', staff: '员工', visitor: '访客', watchlist: '黑名单' },
     cred: { card: '门卡', tag: '电动车标签', plate: '车牌', face: '人脸', pin: '密码', qr: '二维码', remote: '远程' },
     action: {
@@ -105,6 +112,13 @@ const NAMES = {
     },
     door: { closed: 'closed', open: 'open', held: 'held open', forced: 'forced' },
     doorkind: { door: 'door', gate: 'gate', turnstile: 'turnstile', barrier: 'barrier', elevator: 'elevator', lobby: 'lobby' },
+    input: {
+      door_contact: ['door contact', 'open', 'closed'], exit_request: ['exit button', 'pressed', 'released'],
+      vehicle_loop: ['vehicle loop', 'vehicle', 'clear'], gate_open: ['gate', 'open', 'closed'],
+    },
+    sensor: { smoke: 'smoke', gas: 'gas', fence_intrusion: 'fence', sos: 'SOS button', ebike_detected: 'e-bike detector' },
+    presence: { arrived: 'arrived', moved: 'moved', departed: 'left' },
+    active: ['alarm', 'normal'],
     group: { resident: 'resident', staff: 'staff', visitor: 'visitor', watchlist: 'watchlist' },
     cred: { card: 'card', tag: 'tag', plate: 'plate', face: 'face', pin: 'PIN', qr: 'QR', remote: 'remote' },
     action: {
@@ -569,6 +583,16 @@ function resultOf(rec) {
     return el('span', { class: ok ? 'granted' : 'refused', text: ok ? `✔ ${t('granted')}` : `✘ ${name('reason', rec.decision.reason)}` });
   }
   const bits = [name('action', rec.action)];
+  const words = NAMES[lang];
+  if (rec.input) {
+    const w = words.input[rec.input.input] || [rec.input.input, 'on', 'off'];
+    bits.push(`${w[0]} ${rec.input.active ? w[1] : w[2]}`);
+  }
+  if (rec.sensor) {
+    bits.push(`${words.sensor[rec.sensor.sensor] || rec.sensor.sensor} ${rec.sensor.active ? words.active[0] : words.active[1]}`);
+  }
+  if (rec.tag) bits.push(words.presence[rec.tag.presence] || rec.tag.presence);
+  if (rec.count !== undefined) bits.push(String(rec.count));
   if (rec.detail) bits.push(rec.detail);
   return el('span', { class: 'muted', text: bits.filter(Boolean).join(': ') });
 }
