@@ -81,6 +81,11 @@ impl Gateway {
                 source,
             })?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
+        // Bound before any device starts: a taken port stops the start cleanly.
+        let console = match &config.console {
+            Some(_) => Some(crate::console::Listener::bind(&config).await?),
+            None => None,
+        };
         let engine = Engine::new(&config, &db, AlarmRules::default())?;
 
         let shutdown = CancellationToken::new();
@@ -140,9 +145,10 @@ impl Gateway {
             None => None,
         };
 
-        let console_addr = match &config.console {
-            Some(_) => {
-                let bound = crate::console::bind(
+        let console_addr = match console {
+            Some(listener) => {
+                let addr = listener.addr;
+                tasks.spawn(listener.serve(
                     crate::console::Deps {
                         config: config.clone(),
                         journal: journal.clone(),
@@ -152,10 +158,8 @@ impl Gateway {
                         db: db.clone(),
                     },
                     shutdown.child_token(),
-                )
-                .await?;
-                tasks.spawn(bound.task);
-                Some(bound.addr)
+                )?);
+                Some(addr)
             }
             None => None,
         };

@@ -208,70 +208,81 @@ pub fn router(st: AppState) -> Router {
         .with_state(st)
 }
 
-/// A console bound to its address; `task` serves until the gateway stops.
-pub struct Bound {
+/// The console's socket, bound (and its TLS loaded) before anything else of
+/// the gateway starts, so that a taken port or a bad certificate stops the
+/// start early.
+pub struct Listener {
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// The bound address (the real port when `listen` asked for port 0).
     pub addr: SocketAddr,
-    pub state: AppState,
-    pub task: BoxFuture<'static, ()>,
 }
 
-/// Binds `[console] listen` (with TLS when configured) and prepares the server.
-pub async fn bind(deps: Deps, shutdown: CancellationToken) -> Result<Bound, ConsoleError> {
-    let section = deps.config.console.clone().unwrap_or_default();
-    let addr: SocketAddr = section
-        .listen
-        .parse()
-        .map_err(|_| ConsoleError::Address(section.listen.clone()))?;
-    let tls = match (&section.tls_cert_file, &section.tls_key_file) {
-        (Some(c), Some(k)) => Some(tls::server_config(
-            &deps.config.resolve(c),
-            &deps.config.resolve(k),
-        )?),
-        _ => None,
-    };
-    let tcp = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ConsoleError::Bind { addr, source })?;
-    let local = tcp
-        .local_addr()
-        .map_err(|source| ConsoleError::Bind { addr, source })?;
-    if !local.ip().is_loopback() && tls.is_none() {
-        tracing::warn!(
-            "console on {local} without TLS: passwords and session cookies cross the network in clear (set console.tls_cert_file and tls_key_file)"
-        );
+impl Listener {
+    /// Binds `[console] listen`, with TLS when configured.
+    pub async fn bind(config: &Config) -> Result<Listener, ConsoleError> {
+        let section = config.console.clone().unwrap_or_default();
+        let addr: SocketAddr = section
+            .listen
+            .parse()
+            .map_err(|_| ConsoleError::Address(section.listen.clone()))?;
+        let tls = match (&section.tls_cert_file, &section.tls_key_file) {
+            (Some(c), Some(k)) => Some(tls::server_config(&config.resolve(c), &config.resolve(k))?),
+            _ => None,
+        };
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ConsoleError::Bind { addr, source })?;
+        let local = tcp
+            .local_addr()
+            .map_err(|source| ConsoleError::Bind { addr, source })?;
+        if !local.ip().is_loopback() && tls.is_none() {
+            tracing::warn!(
+                "console on {local} without TLS: passwords and session cookies cross the network in clear (set console.tls_cert_file and tls_key_file)"
+            );
+        }
+        Ok(Listener {
+            tcp,
+            tls,
+            addr: local,
+        })
     }
-    let state = AppState::new(deps, shutdown.clone())?;
-    let app = router(state.clone()).into_make_service_with_connect_info::<ClientAddr>();
-    let stop = shutdown.clone();
-    let task: BoxFuture<'static, ()> = match tls {
-        Some(config) => {
-            let listener = tls::TlsListener::new(tcp, config)
-                .map_err(|source| ConsoleError::Bind { addr, source })?;
-            tracing::info!("console on https://{local}/");
-            Box::pin(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-                {
-                    tracing::error!("console: {e}");
-                }
-            })
-        }
-        None => {
-            tracing::info!("console on http://{local}/");
-            Box::pin(async move {
-                if let Err(e) = axum::serve(tcp, app)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-                {
-                    tracing::error!("console: {e}");
-                }
-            })
-        }
-    };
-    Ok(Bound {
-        addr: local,
-        state,
-        task,
-    })
+
+    /// The server: runs until `shutdown`, then lets open requests finish.
+    pub fn serve(
+        self,
+        deps: Deps,
+        shutdown: CancellationToken,
+    ) -> Result<BoxFuture<'static, ()>, ConsoleError> {
+        let state = AppState::new(deps, shutdown.clone())?;
+        let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
+        let (addr, stop) = (self.addr, shutdown);
+        Ok(match self.tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(self.tcp, config)
+                    .map_err(|source| ConsoleError::Bind { addr, source })?;
+                tracing::info!("console on https://{addr}/");
+                Box::pin(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                    {
+                        tracing::error!("console: {e}");
+                    }
+                })
+            }
+            None => {
+                tracing::info!("console on http://{addr}/");
+                let tcp = self.tcp;
+                Box::pin(async move {
+                    if let Err(e) = axum::serve(tcp, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                    {
+                        tracing::error!("console: {e}");
+                    }
+                })
+            }
+        })
+    }
 }

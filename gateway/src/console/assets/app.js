@@ -608,7 +608,10 @@ async function loadFeed() {
 function applyEvent(rec) {
   if (rec.door || rec.kind === 'device') refreshDoorsSoon();
   if (!isPass(rec)) return;
+  // A replay after a reconnect may bring records the list already has.
+  if (state.feed.some((f) => f.seq === rec.seq)) return;
   state.feed.unshift(rec);
+  state.feed.sort((a, b) => b.seq - a.seq);
   state.feed.length = Math.min(state.feed.length, 50);
   renderFeed();
 }
