@@ -571,7 +571,9 @@ function whoOf(rec) {
   if (rec.credential) {
     const c = rec.credential;
     if (c.type === 'remote') parts.push(`${name('cred', 'remote')} ${c.value.replace(/^console\//, '')}`);
-    else if (!(c.type === 'face' && rec.person)) parts.push(`${name('cred', c.type)} ${c.value}`);
+    else if (c.type === 'face' && rec.person) {
+      if (rec.similarity !== undefined) parts.push(`${name('cred', 'face')} ${Math.round(rec.similarity * 100)}%`);
+    } else parts.push(`${name('cred', c.type)} ${c.value}`);
   }
   if (!parts.length && rec.by) parts.push(rec.by);
   return parts.join(' · ');
