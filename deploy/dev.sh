@@ -17,7 +17,7 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients socat mbpoll
   gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  chromium chromium-driver opencv-doc
+  chromium chromium-driver fonts-wqy-microhei opencv-doc
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

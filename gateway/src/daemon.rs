@@ -1,6 +1,6 @@
 //! Wires the gateway together for `gatewayd run` and `gatewayd demo`: opens the
-//! store, starts every driver, the engine, the uplink and retention, and stops
-//! them in order on shutdown.
+//! store, starts every driver, the engine, the uplink, the console and retention,
+//! and stops them in order on shutdown.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +36,8 @@ pub enum StartError {
     Driver(#[from] drivers::BuildError),
     #[error("uplink: {0}")]
     Uplink(#[from] uplink::UplinkError),
+    #[error("{0}")]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 /// A running gateway.
@@ -46,6 +48,8 @@ pub struct Gateway {
     /// Runs platform and console commands.
     pub controller: Controller,
     pub uplink: Option<UplinkState>,
+    /// Where the console listens (the bound address, also when `listen` asked for port 0).
+    pub console_addr: Option<std::net::SocketAddr>,
     /// Frames from cameras, for the face pipeline.
     pub frames: Option<mpsc::Receiver<Frame>>,
     /// Where the face pipeline sends its matches (as device events).
@@ -77,6 +81,11 @@ impl Gateway {
                 source,
             })?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
+        // Bound before any device starts: a taken port stops the start cleanly.
+        let console = match &config.console {
+            Some(_) => Some(crate::console::Listener::bind(&config).await?),
+            None => None,
+        };
         let engine = Engine::new(&config, &db)?;
 
         let shutdown = CancellationToken::new();
@@ -136,6 +145,25 @@ impl Gateway {
             None => None,
         };
 
+        let console_addr = match console {
+            Some(listener) => {
+                let addr = listener.addr;
+                tasks.spawn(listener.serve(
+                    crate::console::Deps {
+                        config: config.clone(),
+                        journal: journal.clone(),
+                        engine: handle.clone(),
+                        controller: controller.clone(),
+                        uplink: uplink.clone(),
+                        db: db.clone(),
+                    },
+                    shutdown.child_token(),
+                )?);
+                Some(addr)
+            }
+            None => None,
+        };
+
         tasks.spawn(retention_task(
             journal.clone(),
             retention::Policy::from(&config.retention),
@@ -151,6 +179,7 @@ impl Gateway {
             engine: handle,
             controller,
             uplink,
+            console_addr,
             frames: Some(frame_rx),
             events: ev_tx,
             db,
@@ -194,6 +223,8 @@ impl Gateway {
         if let Err(e) = self.journal.flush().await {
             tracing::error!("final flush: {e}");
         }
+        // The writer stores what is queued, flushes and lets go of the store, so
+        // that it can be opened again at once (a restart in the same process).
         self.journal.close().await;
     }
 }

@@ -13,6 +13,13 @@ use crate::daemon::Gateway;
 /// The demo estate's config, built into the binary so `gatewayd demo` needs no file.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 
+/// The console users of the built-in demo (user, role, password); their hashes
+/// are in config/demo.toml (a unit test checks that they match).
+pub const DEMO_USERS: [(&str, &str, &str); 2] = [
+    ("guard1", "guard", "guard-demo-1"),
+    ("admin", "admin", "admin-demo-1"),
+];
+
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Use this config instead of the built-in demo estate.
@@ -24,6 +31,9 @@ pub struct DemoArgs {
     /// Do not start a mosquitto even if none is listening.
     #[arg(long)]
     pub no_broker: bool,
+    /// Serve the guards' console here instead (e.g. 127.0.0.1:8081 when 8080 is taken).
+    #[arg(long, value_name = "IP:PORT")]
+    pub console: Option<String>,
 }
 
 fn listening(addr: &SocketAddr) -> bool {
@@ -65,6 +75,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     if args.config.is_none() {
         cfg.gateway.data_dir = std::env::current_dir()?.join(&args.data_dir);
     }
+    if let Some(listen) = &args.console {
+        cfg.console.get_or_insert_with(Default::default).listen = listen.clone();
+    }
     let _broker = match (&cfg.mqtt, args.no_broker) {
         (Some(m), false) => {
             let (host, port, _) = crate::uplink::parse_url(&m.url)?;
@@ -101,10 +114,43 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             c.gateway.id
         );
     }
+    if let (Some(addr), Some(console)) = (gw.console_addr, &c.console) {
+        let scheme = if console.tls_cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("Guards' console:            {scheme}://{addr}/");
+        if args.config.is_none() {
+            for (user, role, password) in DEMO_USERS {
+                println!("  {role:<6} user `{user}`, password `{password}`");
+            }
+        }
+    }
     println!("The first alarms come within a minute (a forced door, an SOS call, an e-bike in the elevator).");
     println!("Stop with Ctrl-C.");
     println!();
     signals.wait().await;
     gw.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_users_match_the_demo_config() {
+        let cfg = Config::parse(DEMO_CONFIG, std::path::Path::new(".")).unwrap();
+        let console = cfg.console.expect("the demo has a console");
+        assert_eq!(console.users.len(), DEMO_USERS.len());
+        for (user, role, password) in DEMO_USERS {
+            let u = console.users.iter().find(|u| u.name == user).unwrap();
+            assert_eq!(serde_json::to_value(u.role).unwrap(), role);
+            assert!(
+                crate::console::auth::verify_password(&u.password_hash, password),
+                "{user}"
+            );
+        }
+    }
 }

@@ -8,12 +8,14 @@
 //! - [`engine`] → [`journal`]: every record numbered and durable, in sled.
 //! - [`journal`] → [`uplink`]: MQTT store-and-forward to the platform, and its commands.
 //! - [`control`]: platform and console commands, parsed and run the same way.
+//! - [`console`]: the guards' web console (HTTP, live alarms over SSE).
 //! - [`vision`]: face matching on camera frames, face enrollment.
 //! - [`daemon`]: wires it all for `gatewayd run` and `gatewayd demo`.
 
 pub mod bench;
 pub mod broker;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod daemon;
 pub mod demo;

@@ -81,15 +81,19 @@ fn check(path: &std::path::Path) -> Result<()> {
     match Config::load(path) {
         Ok(cfg) => {
             println!(
-                "{}: ok ({} doors, {} devices, {} console users{})",
+                "{}: ok ({} doors, {} devices, {} console users{}{})",
                 path.display(),
                 cfg.doors.len(),
                 cfg.devices.len(),
-                cfg.console.users.len(),
+                cfg.console.as_ref().map_or(0, |c| c.users.len()),
                 if cfg.mqtt.is_some() {
                     ", mqtt uplink"
                 } else {
                     ", no mqtt uplink"
+                },
+                match &cfg.console {
+                    Some(c) => format!(", console on {}", c.listen),
+                    None => ", no console".into(),
                 }
             );
             Ok(())

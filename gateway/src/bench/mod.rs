@@ -8,8 +8,10 @@
 //! - `uplink`: QoS 1 messages per second to a local mosquitto against a paho-mqtt
 //!   publisher, and the time to drain a large backlog.
 //! - `alarms`: sensor change → alarm on MQTT while a backlog is being forwarded.
+//! - `console`: a card read to the browser's live feed, and an event search.
 
 mod alarms;
+mod console;
 mod decisions;
 mod journal;
 mod uplink;
@@ -18,7 +20,7 @@ use anyhow::Result;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Run only these sections (decisions, journal, uplink, drain, alarms); default: all.
+    /// Run only these sections (decisions, journal, uplink, drain, alarms, console); default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Roster size for the decision benchmark.
@@ -30,6 +32,9 @@ pub struct BenchArgs {
     /// Backlog size for the drain benchmark.
     #[arg(long, default_value_t = 180_000)]
     pub backlog: usize,
+    /// Journal records for the console's search benchmark.
+    #[arg(long, default_value_t = 300_000)]
+    pub search_records: usize,
     /// The Python with paho-mqtt for the reference publisher (default: .venv/bin/python, then python3).
     #[arg(long)]
     pub python: Option<std::path::PathBuf>,
@@ -73,6 +78,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.wants("alarms") {
         alarms::run().await?;
+    }
+    if args.wants("console") {
+        console::run(300, args.search_records).await?;
     }
     Ok(())
 }

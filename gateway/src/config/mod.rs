@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub gateway: GatewaySection,
     pub mqtt: Option<MqttSection>,
-    #[serde(default)]
-    pub console: ConsoleSection,
+    /// Absent: no console is served.
+    pub console: Option<ConsoleSection>,
     #[serde(default)]
     pub doors: Vec<DoorConfig>,
     /// Parsed from the raw tables in a second step, so errors name the exact key.
@@ -128,12 +128,29 @@ fn default_commands() -> Vec<String> {
     ALL_COMMANDS.iter().map(|s| s.to_string()).collect()
 }
 
-/// `[console]`: the guards' web console.
+/// `[console]`: the guards' web console. Served only when the section is present.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSection {
+    /// `ip:port` to serve on; loopback by default, so exposing it is a decision.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Serve HTTPS with this certificate chain (PEM); `tls_key_file` goes with it.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
+    /// A login lasts this long (a shift and some), then the user logs in again.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
+    /// Failed logins per user, and per client address, within `login_lockout_s`
+    /// before further attempts are refused for the rest of that window.
+    #[serde(default = "default_login_max_failures")]
+    pub login_max_failures: u32,
+    #[serde(default = "default_login_lockout_s")]
+    pub login_lockout_s: u64,
+    /// Largest upload (a face photo, a person with photos), in KiB.
+    #[serde(default = "default_max_upload_kib")]
+    pub max_upload_kib: usize,
     #[serde(default)]
     pub users: Vec<ConsoleUser>,
 }
@@ -142,6 +159,12 @@ impl Default for ConsoleSection {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            session_hours: default_session_hours(),
+            login_max_failures: default_login_max_failures(),
+            login_lockout_s: default_login_lockout_s(),
+            max_upload_kib: default_max_upload_kib(),
             users: Vec::new(),
         }
     }
@@ -149,6 +172,18 @@ impl Default for ConsoleSection {
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+fn default_session_hours() -> u32 {
+    12
+}
+fn default_login_max_failures() -> u32 {
+    5
+}
+fn default_login_lockout_s() -> u64 {
+    300
+}
+fn default_max_upload_kib() -> usize {
+    8 * 1024
 }
 
 /// `[[console.users]]`

@@ -77,18 +77,8 @@ pub(super) fn check(c: &Config) -> Vec<(KeyPath, String)> {
         }
     }
 
-    let mut users = HashSet::new();
-    for (i, u) in c.console.users.iter().enumerate() {
-        let p = root.key("console").key("users").index(i);
-        if !users.insert(u.name.as_str()) {
-            out.push((p.key("name"), format!("duplicate user `{}`", u.name)));
-        }
-        if !u.password_hash.starts_with("$argon2") {
-            out.push((
-                p.key("password_hash"),
-                "must be an argon2 hash from `gatewayd hash-password`".into(),
-            ));
-        }
+    if let Some(console) = &c.console {
+        check_console(&mut out, c, console);
     }
 
     let mut doors = HashSet::new();
@@ -260,10 +250,163 @@ pub(super) fn check(c: &Config) -> Vec<(KeyPath, String)> {
     out
 }
 
+fn check_console(out: &mut Vec<(KeyPath, String)>, c: &Config, console: &super::ConsoleSection) {
+    let p = KeyPath::root().key("console");
+    if console.listen.parse::<std::net::SocketAddr>().is_err() {
+        out.push((
+            p.key("listen"),
+            format!(
+                "`{}` is not an address like 127.0.0.1:8080 or [::1]:8080",
+                console.listen
+            ),
+        ));
+    }
+    match (&console.tls_cert_file, &console.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (c.resolve(cert), c.resolve(key));
+            let before = out.len();
+            check_file(out, p.key("tls_cert_file"), &cert);
+            check_file(out, p.key("tls_key_file"), &key);
+            if out.len() == before {
+                if let Err(e) = crate::console::tls::server_config(&cert, &key) {
+                    out.push((p.key(e.key()), e.to_string()));
+                }
+            }
+        }
+        (None, None) => {}
+        _ => out.push((
+            p.key("tls_cert_file"),
+            "tls_cert_file and tls_key_file go together".into(),
+        )),
+    }
+    if !(1..=720).contains(&console.session_hours) {
+        out.push((p.key("session_hours"), "must be between 1 and 720".into()));
+    }
+    if console.login_max_failures == 0 {
+        out.push((p.key("login_max_failures"), "must be at least 1".into()));
+    }
+    if !(1..=86_400).contains(&console.login_lockout_s) {
+        out.push((
+            p.key("login_lockout_s"),
+            "must be between 1 and 86400".into(),
+        ));
+    }
+    if !(1..=65_536).contains(&console.max_upload_kib) {
+        out.push((
+            p.key("max_upload_kib"),
+            "must be between 1 and 65536".into(),
+        ));
+    }
+    let mut users = HashSet::new();
+    for (i, u) in console.users.iter().enumerate() {
+        let p = p.key("users").index(i);
+        if let Err(e) = crate::console::auth::check_user_name(&u.name) {
+            out.push((p.key("name"), e));
+        } else if !users.insert(u.name.as_str()) {
+            out.push((p.key("name"), format!("duplicate user `{}`", u.name)));
+        }
+        let usable = argon2::PasswordHash::new(&u.password_hash).is_ok_and(|h| {
+            h.algorithm.as_str().starts_with("argon2") && h.salt.is_some() && h.hash.is_some()
+        });
+        if !usable {
+            out.push((
+                p.key("password_hash"),
+                "must be an argon2 hash from `gatewayd hash-password`".into(),
+            ));
+        }
+    }
+}
+
 fn check_file(out: &mut Vec<(KeyPath, String)>, key: KeyPath, path: &Path) {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(_) => out.push((key, format!("{} is not a file", path.display()))),
         Err(e) => out.push((key, format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const BASE: &str = "[gateway]\nid = \"gw\"\nestate = \"e\"\ndata_dir = \"d\"\n";
+
+    fn errors(extra: &str, dir: &std::path::Path) -> Vec<String> {
+        match Config::parse(&format!("{BASE}{extra}"), dir) {
+            Ok(_) => vec![],
+            Err(e) => e
+                .into_iter()
+                .map(|e| format!("{}: {}: {}", e.line.unwrap_or(0), e.path, e.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn console_problems_name_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = errors("[console]\nlisten = \"localhost\"\n", dir.path());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("6: console.listen"), "{e:?}");
+        let e = errors(
+            "[console]\ntls_cert_file = \"missing.pem\"\ntls_key_file = \"missing.key\"\n",
+            dir.path(),
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("6: console.tls_cert_file") && m.contains("missing.pem")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.starts_with("7: console.tls_key_file")),
+            "{e:?}"
+        );
+        let e = errors("[console]\ntls_cert_file = \"c.pem\"\n", dir.path());
+        assert!(e[0].contains("go together"), "{e:?}");
+        // Files that exist but hold no certificate or key.
+        std::fs::write(dir.path().join("c.pem"), "not a certificate").unwrap();
+        std::fs::write(dir.path().join("k.pem"), "not a key").unwrap();
+        let e = errors(
+            "[console]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n",
+            dir.path(),
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("console.tls_cert_file") && m.contains("no certificate")),
+            "{e:?}"
+        );
+        let e = errors(
+            "[console]\nsession_hours = 0\n[[console.users]]\nname = \"a b\"\nrole = \"guard\"\npassword_hash = \"$argon2id$nonsense\"\n",
+            dir.path(),
+        );
+        assert!(
+            e.iter().any(|m| m.contains("console.session_hours")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.contains("console.users[0].name")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("console.users[0].password_hash")),
+            "{e:?}"
+        );
+        let e = errors("[console]\nport = 80\n", dir.path());
+        assert!(e[0].contains("console.port"), "{e:?}");
+        assert!(errors("", dir.path()).is_empty());
+        let c = Config::parse(&format!("{BASE}[console]\n"), dir.path()).unwrap();
+        assert_eq!(c.console.unwrap().listen, "127.0.0.1:8080");
+        assert!(Config::parse(BASE, dir.path()).unwrap().console.is_none());
+    }
+
+    #[test]
+    fn reference_and_demo_configs_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        for file in ["gateway.toml", "demo.toml"] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            if let Err(e) = Config::parse(&text, &root) {
+                panic!("{file}: {e:?}");
+            }
+        }
     }
 }

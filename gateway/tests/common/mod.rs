@@ -1,6 +1,11 @@
 //! Test support: an MQTT subscriber that records everything, config files for
-//! small estates, and the gatewayd binary as a child process.
+//! small estates, and the gatewayd binary as a child process; `console`: a
+//! gateway with a console and an HTTP client that keeps its session.
 #![allow(dead_code)]
+
+mod console;
+#[allow(unused_imports)]
+pub use console::*;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;

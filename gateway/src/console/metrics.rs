@@ -1,0 +1,246 @@
+//! `GET /metrics`: the gateway's figures in the Prometheus text format
+//! (journal, uplink, alarms, devices, doors, console), read fresh per scrape.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::AppState;
+use crate::engine::{DoorStatus, Query, QueryResult};
+use crate::journal::Severity;
+
+/// Counters kept by the console itself.
+#[derive(Default)]
+pub struct Metrics {
+    logins_ok: AtomicU64,
+    logins_failed: AtomicU64,
+    logins_limited: AtomicU64,
+    live_clients: Arc<AtomicU64>,
+    writes: AtomicU64,
+}
+
+/// Counts a live feed while it is open.
+pub struct LiveGuard(Arc<AtomicU64>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    pub fn login(&self, outcome: &str) {
+        let c = match outcome {
+            "ok" => &self.logins_ok,
+            "limited" => &self.logins_limited,
+            _ => &self.logins_failed,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn live_client(&self) -> LiveGuard {
+        self.live_clients.fetch_add(1, Ordering::Relaxed);
+        LiveGuard(self.live_clients.clone())
+    }
+
+    pub fn live_clients(&self) -> u64 {
+        self.live_clients.load(Ordering::Relaxed)
+    }
+}
+
+/// Writes one metric family.
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = write!(self.0, "{k}=\"{v}\"");
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    fn one(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+}
+
+/// Renders every figure.
+pub async fn render(st: &AppState) -> String {
+    let mut o = Out(String::with_capacity(4096));
+    let j = &st.journal;
+    o.one(
+        "gatewayd_journal_last_seq",
+        "counter",
+        "Seq of the newest durable journal record.",
+        j.last_committed() as f64,
+    );
+    o.one(
+        "gatewayd_journal_queued_records",
+        "gauge",
+        "Records handed to the journal writer and not yet durable.",
+        j.queued() as f64,
+    );
+    o.one(
+        "gatewayd_journal_stored_bytes",
+        "gauge",
+        "Bytes of records and snapshots in the journal (the disk budget's measure).",
+        j.stored_bytes() as f64,
+    );
+    if let Some(u) = &st.uplink {
+        o.one(
+            "gatewayd_uplink_connected",
+            "gauge",
+            "1 while the MQTT link to the platform is up.",
+            if u.connected() { 1.0 } else { 0.0 },
+        );
+        o.one(
+            "gatewayd_uplink_published_total",
+            "counter",
+            "MQTT messages published since start, resends included.",
+            u.published() as f64,
+        );
+        o.one(
+            "gatewayd_uplink_backlog_records",
+            "gauge",
+            "Journal records not yet acknowledged by the broker.",
+            u.backlog(j) as f64,
+        );
+    }
+    let engine_up = match st.engine.query(Query::OpenAlarms).await {
+        Some(QueryResult::Alarms(alarms)) => {
+            o.family(
+                "gatewayd_alarms_open",
+                "gauge",
+                "Open alarms (raised, acknowledged or escalated, not cleared) by severity.",
+            );
+            for sev in [
+                Severity::Critical,
+                Severity::Major,
+                Severity::Minor,
+                Severity::Info,
+            ] {
+                let n = alarms.iter().filter(|a| a.severity == sev).count();
+                let label = serde_json::to_value(sev)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                o.sample("gatewayd_alarms_open", &[("severity", &label)], n as f64);
+            }
+            true
+        }
+        _ => false,
+    };
+    if let Some(QueryResult::Devices(devices)) = st.engine.query(Query::Devices).await {
+        o.family(
+            "gatewayd_device_online",
+            "gauge",
+            "1 online, 0 offline, -1 not heard from yet, per device.",
+        );
+        for d in &devices {
+            let v = match d.online {
+                Some(true) => 1.0,
+                Some(false) => 0.0,
+                None => -1.0,
+            };
+            o.sample(
+                "gatewayd_device_online",
+                &[("device", d.id.as_str()), ("driver", d.driver)],
+                v,
+            );
+        }
+    }
+    if let Some(QueryResult::Doors(doors)) = st.engine.query(Query::Doors).await {
+        o.family(
+            "gatewayd_doors",
+            "gauge",
+            "Doors by state (closed, open, held, forced).",
+        );
+        for (status, label) in [
+            (DoorStatus::Closed, "closed"),
+            (DoorStatus::Open, "open"),
+            (DoorStatus::Held, "held"),
+            (DoorStatus::Forced, "forced"),
+        ] {
+            let n = doors.iter().filter(|d| d.view.status == status).count();
+            o.sample("gatewayd_doors", &[("state", label)], n as f64);
+        }
+    }
+    o.one(
+        "gatewayd_engine_up",
+        "gauge",
+        "1 while the engine answers queries.",
+        if engine_up { 1.0 } else { 0.0 },
+    );
+    let m = &st.metrics;
+    o.family(
+        "gatewayd_console_logins_total",
+        "counter",
+        "Console login attempts by outcome (ok, failed, limited).",
+    );
+    for (label, c) in [
+        ("ok", &m.logins_ok),
+        ("failed", &m.logins_failed),
+        ("limited", &m.logins_limited),
+    ] {
+        o.sample(
+            "gatewayd_console_logins_total",
+            &[("outcome", label)],
+            c.load(Ordering::Relaxed) as f64,
+        );
+    }
+    o.one(
+        "gatewayd_console_sessions",
+        "gauge",
+        "Console sessions not expired.",
+        st.sessions.count() as f64,
+    );
+    o.one(
+        "gatewayd_console_live_clients",
+        "gauge",
+        "Open live feeds (/api/live).",
+        m.live_clients() as f64,
+    );
+    o.one(
+        "gatewayd_console_writes_total",
+        "counter",
+        "Changes made on the console (acknowledgements, door openings, roster, users).",
+        m.writes.load(Ordering::Relaxed) as f64,
+    );
+    o.0
+}
+
+/// `GET /metrics`
+pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&st).await,
+    )
+}

@@ -1,0 +1,288 @@
+//! The guards' console: a web page served by the gateway, where security staff
+//! watch live alarms and passes, see snapshots, acknowledge alarms, open doors
+//! and (admins) keep the roster and the console's users.
+//!
+//! - `auth`: passwords, sessions (cookie), login rate limiting, roles, CSRF.
+//! - `users`: console users from the config and those added by admins.
+//! - `api`: the JSON API: reads from the engine and the journal, writes
+//!   through the controller (journaled with the user).
+//! - `search`: event and alarm searches over the journal, paginated.
+//! - `live`: the journal as Server-Sent Events, resumable by `seq`.
+//! - `metrics`: `/metrics` in the Prometheus text format.
+//! - `assets`: the page (HTML/CSS/JS built into the binary).
+//! - `tls`: HTTPS from the configured certificate and key.
+//! - `error`: API errors as JSON.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod live;
+pub mod metrics;
+pub mod search;
+pub mod tls;
+pub mod users;
+
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use chrono::Utc;
+use drivers::DeviceId;
+use futures::future::BoxFuture;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConsoleSection};
+use crate::control::Controller;
+use crate::engine::EngineHandle;
+use crate::journal::{Draft, EventAction, EventKind, EventRecord, Journal};
+use crate::uplink::UplinkState;
+use auth::{LoginLimiter, Session, Sessions};
+use error::ApiError;
+use metrics::Metrics;
+use tls::ClientAddr;
+use users::Users;
+
+/// Largest JSON body of the API apart from uploads (login, acknowledgements).
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// Why the console could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("console.listen: `{0}` is not an address like 127.0.0.1:8080")]
+    Address(String),
+    #[error("console.listen: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("console.{key}: {source}", key = .source.key())]
+    Tls {
+        #[from]
+        source: tls::TlsError,
+    },
+    #[error("console storage: {0}")]
+    Storage(#[from] sled::Error),
+}
+
+/// What the console needs of the gateway.
+pub struct Deps {
+    pub config: Arc<Config>,
+    pub journal: Journal,
+    pub engine: EngineHandle,
+    pub controller: Controller,
+    pub uplink: Option<UplinkState>,
+    pub db: sled::Db,
+}
+
+/// Everything handlers share.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub section: ConsoleSection,
+    pub journal: Journal,
+    pub engine: EngineHandle,
+    pub controller: Controller,
+    pub uplink: Option<UplinkState>,
+    pub users: Users,
+    pub sessions: Sessions,
+    pub limiter: LoginLimiter,
+    pub metrics: Metrics,
+    /// Ends live feeds when the gateway stops.
+    pub shutdown: CancellationToken,
+    /// Served over TLS: cookies get `Secure`.
+    pub secure: bool,
+}
+
+/// The handlers' state.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(deps: Deps, shutdown: CancellationToken) -> Result<AppState, ConsoleError> {
+        let section = deps.config.console.clone().unwrap_or_default();
+        let secure = section.tls_cert_file.is_some();
+        Ok(AppState(Arc::new(Shared {
+            users: Users::open(&section, &deps.db)?,
+            sessions: Sessions::open(&deps.db, section.session_hours)?,
+            limiter: LoginLimiter::new(
+                section.login_max_failures,
+                Duration::from_secs(section.login_lockout_s),
+            ),
+            metrics: Metrics::default(),
+            config: deps.config,
+            section,
+            journal: deps.journal,
+            engine: deps.engine,
+            controller: deps.controller,
+            uplink: deps.uplink,
+            shutdown,
+            secure,
+        })))
+    }
+
+    pub fn upload_limit(&self) -> usize {
+        self.section.max_upload_kib * 1024
+    }
+
+    /// Journals something a user did on the console that the engine does not
+    /// see (logins, user changes), as a `system` event with `by`.
+    pub async fn journal_action(&self, s: &Session, detail: String) {
+        let mut e = EventRecord::new(
+            EventKind::System,
+            EventAction::ConsoleAction,
+            DeviceId::new("gateway"),
+        );
+        e.by = Some(s.actor());
+        e.detail = Some(detail);
+        if let Err(err) = self.journal.append(vec![Draft::event(Utc::now(), e)]).await {
+            tracing::error!("console: action not journaled: {err}");
+        }
+    }
+}
+
+/// Headers every answer carries; API answers are never cached.
+async fn common_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such page or API endpoint")
+}
+
+/// Every route of the console.
+pub fn router(st: AppState) -> Router {
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/app.js", get(assets::js))
+        .route("/assets/app.css", get(assets::css))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .route("/api/me", get(auth::me))
+        .route("/api/events", get(api::events))
+        .route("/api/alarms", get(api::alarms))
+        .route("/api/alarms/{id}/ack", post(api::ack))
+        .route("/api/live", get(live::live))
+        .route("/api/doors", get(api::doors))
+        .route("/api/doors/{id}/open", post(api::open_door))
+        .route("/api/doors/{id}/release-hold", post(api::release_hold))
+        .route("/api/devices", get(api::devices))
+        .route("/api/persons", get(api::persons))
+        .route(
+            "/api/persons/{id}",
+            get(api::person)
+                .put(api::put_person)
+                .delete(api::delete_person),
+        )
+        .route("/api/persons/{id}/faces", post(api::add_face))
+        .route("/api/snapshots/{sha256}", get(api::snapshot))
+        .route("/api/users", get(users::list))
+        .route("/api/users/{name}", put(users::put).delete(users::delete))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(common_headers))
+        .with_state(st)
+}
+
+/// The console's socket, bound (and its TLS loaded) before anything else of
+/// the gateway starts, so that a taken port or a bad certificate stops the
+/// start early.
+pub struct Listener {
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// The bound address (the real port when `listen` asked for port 0).
+    pub addr: SocketAddr,
+}
+
+impl Listener {
+    /// Binds `[console] listen`, with TLS when configured.
+    pub async fn bind(config: &Config) -> Result<Listener, ConsoleError> {
+        let section = config.console.clone().unwrap_or_default();
+        let addr: SocketAddr = section
+            .listen
+            .parse()
+            .map_err(|_| ConsoleError::Address(section.listen.clone()))?;
+        let tls = match (&section.tls_cert_file, &section.tls_key_file) {
+            (Some(c), Some(k)) => Some(tls::server_config(&config.resolve(c), &config.resolve(k))?),
+            _ => None,
+        };
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ConsoleError::Bind { addr, source })?;
+        let local = tcp
+            .local_addr()
+            .map_err(|source| ConsoleError::Bind { addr, source })?;
+        if !local.ip().is_loopback() && tls.is_none() {
+            tracing::warn!(
+                "console on {local} without TLS: passwords and session cookies cross the network in clear (set console.tls_cert_file and tls_key_file)"
+            );
+        }
+        Ok(Listener {
+            tcp,
+            tls,
+            addr: local,
+        })
+    }
+
+    /// The server: runs until `shutdown`, then lets open requests finish.
+    pub fn serve(
+        self,
+        deps: Deps,
+        shutdown: CancellationToken,
+    ) -> Result<BoxFuture<'static, ()>, ConsoleError> {
+        let state = AppState::new(deps, shutdown.clone())?;
+        let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
+        let (addr, stop) = (self.addr, shutdown);
+        Ok(match self.tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(self.tcp, config)
+                    .map_err(|source| ConsoleError::Bind { addr, source })?;
+                tracing::info!("console on https://{addr}/");
+                Box::pin(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                    {
+                        tracing::error!("console: {e}");
+                    }
+                })
+            }
+            None => {
+                tracing::info!("console on http://{addr}/");
+                let tcp = self.tcp;
+                Box::pin(async move {
+                    if let Err(e) = axum::serve(tcp, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                    {
+                        tracing::error!("console: {e}");
+                    }
+                })
+            }
+        })
+    }
+}
