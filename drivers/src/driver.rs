@@ -22,6 +22,8 @@ pub type DriverTask = BoxFuture<'static, ()>;
 pub enum DriverConfig {
     /// Simulated device for the demo estate and tests.
     Sim(crate::sim::SimConfig),
+    /// Card reader or door panel on an RS-485 bus (OSDP, secure channel).
+    Osdp(crate::osdp::OsdpConfig),
 }
 
 impl DriverConfig {
@@ -29,6 +31,7 @@ impl DriverConfig {
     pub fn name(&self) -> &'static str {
         match self {
             DriverConfig::Sim(_) => "sim",
+            DriverConfig::Osdp(_) => "osdp",
         }
     }
 
@@ -36,9 +39,9 @@ impl DriverConfig {
     /// Each problem names the key it is about. Relative paths are relative to
     /// `config_dir`, the folder of the config file.
     pub fn validate(&self, config_dir: &std::path::Path) -> Vec<ConfigProblem> {
-        let _ = config_dir;
         match self {
             DriverConfig::Sim(c) => c.validate(),
+            DriverConfig::Osdp(c) => c.validate(config_dir),
         }
     }
 
@@ -47,6 +50,7 @@ impl DriverConfig {
     pub fn build(&self, ctx: DriverContext) -> Result<DriverTask, BuildError> {
         match self {
             DriverConfig::Sim(c) => c.build(ctx),
+            DriverConfig::Osdp(c) => c.build(ctx),
         }
     }
 }

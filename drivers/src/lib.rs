@@ -6,6 +6,8 @@
 //! - [`credential`]: credentials in canonical form (cards, tags, plates...).
 //! - [`driver`]: `DriverConfig` (tagged by `driver`), `DriverContext`, sinks.
 //! - [`backoff`]: reconnect pacing shared by all drivers.
+//! - [`serial`]: the serial transport shared by OSDP and Modbus RTU.
+//! - [`osdp`]: card readers and door panels on RS-485 (OSDP with secure channel).
 //! - [`sim`]: the simulated estate (`driver = "sim"`).
 //! - [`testing`]: the conformance test every driver passes.
 
@@ -13,6 +15,8 @@ pub mod backoff;
 pub mod credential;
 pub mod driver;
 pub mod event;
+pub mod osdp;
+pub mod serial;
 pub mod sim;
 pub mod testing;
 

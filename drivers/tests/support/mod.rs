@@ -1,0 +1,226 @@
+//! Start and stop helpers for the real peers the drivers' tests talk to:
+//! socat pty pairs, libosdp PDs, pymodbus servers, the llrpkit emulator.
+#![allow(dead_code)]
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+use drivers::testing::Peer;
+
+/// The workspace's Python venv (made by `bash deploy/dev.sh setup`), else python3.
+pub fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+pub fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
+
+/// Waits until `path` exists (bounded).
+pub async fn wait_path(path: &Path, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// A socat pty pair with stable names: `cp` for the driver, `dev` for the peer.
+pub struct PtyPair {
+    child: Child,
+    pub cp: PathBuf,
+    pub dev: PathBuf,
+}
+
+impl PtyPair {
+    pub async fn start(dir: &Path) -> PtyPair {
+        let cp = dir.join("cp-tty");
+        let dev = dir.join("dev-tty");
+        let child = Command::new("socat")
+            .arg("-d")
+            .arg("-d")
+            .arg(format!("pty,raw,echo=0,link={}", cp.display()))
+            .arg(format!("pty,raw,echo=0,link={}", dev.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("socat (Debian package socat) must be installed");
+        let ok = wait_path(&cp, Duration::from_secs(5)).await
+            && wait_path(&dev, Duration::from_secs(5)).await;
+        assert!(ok, "socat did not create its ptys");
+        PtyPair { child, cp, dev }
+    }
+
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+        // socat removes its links on exit; make sure, so a restart waits for new ones.
+        let _ = std::fs::remove_file(&self.cp);
+        let _ = std::fs::remove_file(&self.dev);
+    }
+}
+
+/// A Python peer speaking JSON lines on stdin/stdout.
+pub struct JsonPeer {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    pub seen: Vec<Value>,
+}
+
+impl JsonPeer {
+    pub async fn start(script: &str, args: &[String]) -> JsonPeer {
+        let mut child = Command::new(python())
+            .arg("-u")
+            .arg(peers_dir().join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python for the test peers (run `bash deploy/dev.sh setup`)");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut r = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = r.next_line().await {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => {
+                        if tx.send(v).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => eprintln!("peer: {line}"),
+                }
+            }
+        });
+        let mut peer = JsonPeer {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        };
+        let ready = peer
+            .wait_for(Duration::from_secs(20), |v| v["ready"] == true)
+            .await;
+        assert!(
+            ready.is_some(),
+            "{script} did not start (is its Python package installed? run `bash deploy/dev.sh setup`)"
+        );
+        peer
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("peer stdin");
+        self.stdin.flush().await.expect("peer stdin");
+    }
+
+    /// Waits for a report matching `pred`; earlier ones are kept in `seen`.
+    pub async fn wait_for(
+        &mut self,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(v)) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return Some(v);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reports received so far without waiting.
+    pub fn collect(&mut self) -> &[Value] {
+        while let Ok(v) = self.lines.try_recv() {
+            self.seen.push(v);
+        }
+        &self.seen
+    }
+
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+    }
+}
+
+/// libosdp PDs on a socat pty bus. `specs`: `ADDR:KEYHEX`, `ADDR:install`, `ADDR:KEYHEX:plain`.
+pub struct OsdpBus {
+    dir: PathBuf,
+    specs: Vec<String>,
+    pub pty: Option<PtyPair>,
+    pub pds: Option<JsonPeer>,
+}
+
+impl OsdpBus {
+    pub fn new(dir: &Path, specs: &[&str]) -> OsdpBus {
+        OsdpBus {
+            dir: dir.to_owned(),
+            specs: specs.iter().map(|s| s.to_string()).collect(),
+            pty: None,
+            pds: None,
+        }
+    }
+
+    /// The port the driver opens.
+    pub fn port(&self) -> PathBuf {
+        self.dir.join("cp-tty")
+    }
+
+    pub async fn up(&mut self) {
+        let pty = PtyPair::start(&self.dir).await;
+        let mut args = vec![pty.dev.display().to_string()];
+        args.extend(self.specs.iter().cloned());
+        self.pds = Some(JsonPeer::start("osdp_pd.py", &args).await);
+        self.pty = Some(pty);
+    }
+
+    pub async fn down(&mut self) {
+        if let Some(mut p) = self.pds.take() {
+            p.stop().await;
+        }
+        if let Some(mut p) = self.pty.take() {
+            p.stop().await;
+        }
+    }
+
+    pub fn pds(&mut self) -> &mut JsonPeer {
+        self.pds.as_mut().expect("the PDs are running")
+    }
+}
+
+impl Peer for OsdpBus {
+    fn start(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.up())
+    }
+    fn stop(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.down())
+    }
+}
