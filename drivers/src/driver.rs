@@ -24,6 +24,8 @@ pub enum DriverConfig {
     Sim(crate::sim::SimConfig),
     /// Card reader or door panel on an RS-485 bus (OSDP, secure channel).
     Osdp(crate::osdp::OsdpConfig),
+    /// Barrier gate, turnstile or sensor panel over Modbus TCP or RTU.
+    Modbus(crate::modbus::ModbusConfig),
 }
 
 impl DriverConfig {
@@ -32,6 +34,7 @@ impl DriverConfig {
         match self {
             DriverConfig::Sim(_) => "sim",
             DriverConfig::Osdp(_) => "osdp",
+            DriverConfig::Modbus(_) => "modbus",
         }
     }
 
@@ -42,6 +45,7 @@ impl DriverConfig {
         match self {
             DriverConfig::Sim(c) => c.validate(),
             DriverConfig::Osdp(c) => c.validate(config_dir),
+            DriverConfig::Modbus(c) => c.validate(),
         }
     }
 
@@ -51,6 +55,7 @@ impl DriverConfig {
         match self {
             DriverConfig::Sim(c) => c.build(ctx),
             DriverConfig::Osdp(c) => c.build(ctx),
+            DriverConfig::Modbus(c) => c.build(ctx),
         }
     }
 }

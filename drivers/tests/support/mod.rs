@@ -224,3 +224,109 @@ impl Peer for OsdpBus {
         Box::pin(self.down())
     }
 }
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something accepts on `127.0.0.1:port`.
+pub async fn wait_listening(port: u16, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A pymodbus device, over TCP on a loopback port or RTU on a socat pty.
+pub struct ModbusPeer {
+    dir: PathBuf,
+    pub tcp_port: Option<u16>,
+    pub pty: Option<PtyPair>,
+    pub server: Option<JsonPeer>,
+}
+
+impl ModbusPeer {
+    pub fn tcp(dir: &Path) -> ModbusPeer {
+        ModbusPeer {
+            dir: dir.to_owned(),
+            tcp_port: Some(free_port()),
+            pty: None,
+            server: None,
+        }
+    }
+
+    pub fn rtu(dir: &Path) -> ModbusPeer {
+        ModbusPeer {
+            dir: dir.to_owned(),
+            tcp_port: None,
+            pty: None,
+            server: None,
+        }
+    }
+
+    /// The serial port the driver opens (RTU).
+    pub fn port(&self) -> PathBuf {
+        self.dir.join("cp-tty")
+    }
+
+    pub async fn up(&mut self) {
+        match self.tcp_port {
+            Some(port) => {
+                self.server = Some(
+                    JsonPeer::start("modbus_server.py", &["tcp".into(), port.to_string()]).await,
+                );
+                assert!(
+                    wait_listening(port, Duration::from_secs(10)).await,
+                    "pymodbus did not listen"
+                );
+            }
+            None => {
+                if self.pty.is_none() {
+                    self.pty = Some(PtyPair::start(&self.dir).await);
+                }
+                let dev = self.dir.join("dev-tty").display().to_string();
+                self.server = Some(
+                    JsonPeer::start("modbus_server.py", &["rtu".into(), dev, "19200".into()]).await,
+                );
+            }
+        }
+    }
+
+    /// Stops the server only (an RTU device that went silent on a live line).
+    pub async fn silence(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+
+    pub async fn down(&mut self) {
+        self.silence().await;
+        if let Some(mut p) = self.pty.take() {
+            p.stop().await;
+        }
+    }
+
+    pub fn server(&mut self) -> &mut JsonPeer {
+        self.server.as_mut().expect("the Modbus server is running")
+    }
+}
+
+impl Peer for ModbusPeer {
+    fn start(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.up())
+    }
+    fn stop(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.down())
+    }
+}
