@@ -26,6 +26,8 @@ pub enum DriverConfig {
     Osdp(crate::osdp::OsdpConfig),
     /// Barrier gate, turnstile or sensor panel over Modbus TCP or RTU.
     Modbus(crate::modbus::ModbusConfig),
+    /// Plate camera pushing its reads over HTTP.
+    LprHttp(crate::lpr_http::LprHttpConfig),
 }
 
 impl DriverConfig {
@@ -35,6 +37,7 @@ impl DriverConfig {
             DriverConfig::Sim(_) => "sim",
             DriverConfig::Osdp(_) => "osdp",
             DriverConfig::Modbus(_) => "modbus",
+            DriverConfig::LprHttp(_) => "lpr-http",
         }
     }
 
@@ -46,6 +49,7 @@ impl DriverConfig {
             DriverConfig::Sim(c) => c.validate(),
             DriverConfig::Osdp(c) => c.validate(config_dir),
             DriverConfig::Modbus(c) => c.validate(),
+            DriverConfig::LprHttp(c) => c.validate(config_dir),
         }
     }
 
@@ -56,6 +60,7 @@ impl DriverConfig {
             DriverConfig::Sim(c) => c.build(ctx),
             DriverConfig::Osdp(c) => c.build(ctx),
             DriverConfig::Modbus(c) => c.build(ctx),
+            DriverConfig::LprHttp(c) => c.build(ctx),
         }
     }
 }
