@@ -28,6 +28,8 @@ pub enum DriverConfig {
     Modbus(crate::modbus::ModbusConfig),
     /// Plate camera pushing its reads over HTTP.
     LprHttp(crate::lpr_http::LprHttpConfig),
+    /// UHF RFID reader (e-bike tags) over LLRP.
+    Llrp(crate::llrp::LlrpConfig),
 }
 
 impl DriverConfig {
@@ -38,6 +40,7 @@ impl DriverConfig {
             DriverConfig::Osdp(_) => "osdp",
             DriverConfig::Modbus(_) => "modbus",
             DriverConfig::LprHttp(_) => "lpr-http",
+            DriverConfig::Llrp(_) => "llrp",
         }
     }
 
@@ -50,6 +53,7 @@ impl DriverConfig {
             DriverConfig::Osdp(c) => c.validate(config_dir),
             DriverConfig::Modbus(c) => c.validate(),
             DriverConfig::LprHttp(c) => c.validate(config_dir),
+            DriverConfig::Llrp(c) => c.validate(),
         }
     }
 
@@ -61,6 +65,7 @@ impl DriverConfig {
             DriverConfig::Osdp(c) => c.build(ctx),
             DriverConfig::Modbus(c) => c.build(ctx),
             DriverConfig::LprHttp(c) => c.build(ctx),
+            DriverConfig::Llrp(c) => c.build(ctx),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`backoff`]: reconnect pacing shared by all drivers.
 //! - [`serial`]: the serial transport shared by OSDP and Modbus RTU.
 //! - [`osdp`]: card readers and door panels on RS-485 (OSDP with secure channel).
+//! - [`llrp`]: UHF RFID readers (e-bike tags) over LLRP.
 //! - [`lpr_http`]: plate cameras pushing their reads over HTTP.
 //! - [`modbus`]: barrier gates, turnstiles and sensors over Modbus TCP / RTU.
 //! - [`sim`]: the simulated estate (`driver = "sim"`).
@@ -17,6 +18,7 @@ pub mod backoff;
 pub mod credential;
 pub mod driver;
 pub mod event;
+pub mod llrp;
 pub mod lpr_http;
 pub mod modbus;
 pub mod osdp;

@@ -330,3 +330,43 @@ impl Peer for ModbusPeer {
         Box::pin(self.down())
     }
 }
+
+/// llrpkit's LLRP reader emulator with a tag population the test controls.
+pub struct LlrpPeer {
+    pub port: u16,
+    pub reader: Option<JsonPeer>,
+}
+
+impl LlrpPeer {
+    pub fn new() -> LlrpPeer {
+        LlrpPeer {
+            port: free_port(),
+            reader: None,
+        }
+    }
+
+    pub async fn up(&mut self) {
+        self.reader = Some(JsonPeer::start("llrp_reader.py", &[self.port.to_string()]).await);
+    }
+
+    pub async fn down(&mut self) {
+        if let Some(mut r) = self.reader.take() {
+            r.stop().await;
+        }
+    }
+
+    pub fn reader(&mut self) -> &mut JsonPeer {
+        self.reader
+            .as_mut()
+            .expect("the reader emulator is running")
+    }
+}
+
+impl Peer for LlrpPeer {
+    fn start(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.up())
+    }
+    fn stop(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(self.down())
+    }
+}
