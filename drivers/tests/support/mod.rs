@@ -24,7 +24,8 @@ pub fn python() -> PathBuf {
 }
 
 pub fn peers_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+    // Also used by the gateway's tests (included by path): name the drivers crate.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../drivers/tests/peers")
 }
 
 /// Waits until `path` exists (bounded).
