@@ -24,7 +24,7 @@ fn config(port: u16) -> DriverConfig {
 #[tokio::test]
 async fn llrp_passes_conformance() {
     let dir = tempfile::tempdir().unwrap();
-    let mut peer = LlrpPeer::new();
+    let mut peer = LlrpPeer::new().unwrap();
     let cfg = config(peer.port);
     assert_driver_compliance(&cfg, &mut peer, dir.path().into(), Limits::default()).await;
 }
@@ -44,7 +44,7 @@ fn tags(h: &Harness, presence: Presence) -> Vec<String> {
 #[tokio::test]
 async fn one_ebike_gives_one_arrival_one_move_one_departure() {
     let dir = tempfile::tempdir().unwrap();
-    let mut peer = LlrpPeer::new();
+    let mut peer = LlrpPeer::new().unwrap();
     peer.up().await;
     let mut h = Harness::start("lobby-rfid", &config(peer.port), dir.path().into()).unwrap();
     h.wait_for(WAIT, |b| matches!(b, EventBody::Online { .. }))

@@ -43,7 +43,7 @@ fn online(b: &EventBody) -> bool {
 #[tokio::test]
 async fn modbus_tcp_passes_conformance() {
     let dir = tempfile::tempdir().unwrap();
-    let mut peer = ModbusPeer::tcp(dir.path());
+    let mut peer = ModbusPeer::tcp(dir.path()).unwrap();
     let cfg = tcp_config(peer.tcp_port.unwrap(), POINTS);
     assert_driver_compliance(&cfg, &mut peer, dir.path().into(), Limits::default()).await;
 }
@@ -59,7 +59,7 @@ async fn modbus_rtu_passes_conformance() {
 #[tokio::test]
 async fn barrier_and_sensors_over_tcp() {
     let dir = tempfile::tempdir().unwrap();
-    let mut peer = ModbusPeer::tcp(dir.path());
+    let mut peer = ModbusPeer::tcp(dir.path()).unwrap();
     peer.up().await;
     let port = peer.tcp_port.unwrap();
     // The SOS contact is normally closed: closed (1) is quiet.

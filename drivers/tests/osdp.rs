@@ -18,7 +18,8 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn config(port: &Path, address: u8, extra: &str) -> DriverConfig {
     let text = format!(
-        "driver = \"osdp\"\nport = \"{}\"\nbaud = 115200\naddress = {address}\n{extra}\n",
+        // The Python PDs can stall on a loaded machine: give them time to answer.
+        "driver = \"osdp\"\nport = \"{}\"\nbaud = 115200\naddress = {address}\nreply_timeout_ms = 500\n{extra}\n",
         port.display()
     );
     toml::from_str(&text).expect("osdp config")
@@ -41,6 +42,19 @@ fn hex(b: &[u8]) -> String {
 
 fn is_online(b: &EventBody) -> bool {
     matches!(b, EventBody::Online { .. })
+}
+
+/// Waits for a command at a PD; on failure says what the driver and the PDs saw.
+async fn command_at(pds: &mut support::JsonPeer, addr: u8, name: &str, h: &mut Harness) -> Value {
+    if let Some(v) = pds.wait_for(WAIT, |v| command_named(v, addr, name)).await {
+        return v;
+    }
+    let _ = h.wait_for(Duration::from_millis(100), |_| false).await;
+    panic!(
+        "no {name} command at PD {addr}; the driver saw {:?}; the PDs reported {:?}",
+        h.seen,
+        &pds.seen[pds.seen.len().saturating_sub(12)..]
+    );
 }
 
 fn command_named(v: &Value, addr: u8, name: &str) -> bool {
@@ -86,8 +100,6 @@ async fn two_readers_share_one_bus_with_the_secure_channel() {
             .await
             .unwrap_or_else(|| panic!("PD {addr} never had its secure channel up"));
     }
-    // Reads the PDs drain at first contact are late; let the first polls pass.
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // A card at reader 2 reaches device 2 only, decoded.
     pds.send(card(2, 42, 10001)).await;
@@ -116,31 +128,27 @@ async fn two_readers_share_one_bus_with_the_secure_channel() {
         })
         .await
         .unwrap();
-    let out = pds
-        .wait_for(WAIT, |v| command_named(v, 2, "output"))
-        .await
-        .expect("output command on PD 2");
+    let out = command_at(pds, 2, "output", &mut h2).await;
     assert_eq!(out["command"]["output_no"], 0);
     assert_eq!(out["command"]["control_code"], 5);
     assert_eq!(out["command"]["timer_count"], 30);
-    let led = pds
-        .wait_for(WAIT, |v| command_named(v, 2, "led"))
-        .await
-        .expect("LED command on PD 2");
+    let led = command_at(pds, 2, "led", &mut h2).await;
     assert_eq!(led["command"]["on_color"], 2, "green: {led}");
-    pds.wait_for(WAIT, |v| command_named(v, 2, "buzzer"))
-        .await
-        .expect("buzzer command on PD 2");
+    command_at(pds, 2, "buzzer", &mut h2).await;
     h2.commands
         .send(Action::Display {
             text: "Welcome".into(),
         })
         .await
         .unwrap();
-    let text = pds
-        .wait_for(WAIT, |v| command_named(v, 2, "text"))
-        .await
-        .expect("text on PD 2");
+    let Some(text) = pds.wait_for(WAIT, |v| command_named(v, 2, "text")).await else {
+        let _ = h2.wait_for(Duration::from_millis(100), |_| false).await;
+        panic!(
+            "no text on PD 2; reader 2 saw {:?}; the PDs reported {:?}",
+            h2.seen,
+            &pds.seen[pds.seen.len().saturating_sub(12)..]
+        );
+    };
     assert_eq!(text["command"]["data"], "Welcome");
     assert!(
         !pds.collect()
@@ -155,10 +163,7 @@ async fn two_readers_share_one_bus_with_the_secure_channel() {
         .send(Action::Feedback { granted: false })
         .await
         .unwrap();
-    let led = pds
-        .wait_for(WAIT, |v| command_named(v, 1, "led"))
-        .await
-        .expect("LED on PD 1");
+    let led = command_at(pds, 1, "led", &mut h1).await;
     assert_eq!(led["command"]["on_color"], 1, "red: {led}");
 
     // Keypad PIN, door contact input, tamper and power at reader 1.
@@ -307,7 +312,7 @@ async fn reads_buffered_through_an_outage_are_late() {
     let cfg = config(
         &bus.port(),
         3,
-        &format!("{k}\nlate_read_s = 0.5\noffline_timeout_ms = 500"),
+        &format!("{k}\nlate_read_s = 0.5\noffline_timeout_ms = 1500"),
     );
     let mut h = Harness::start("door", &cfg, dir.path().join("s")).unwrap();
     h.wait_for(WAIT, is_online).await.expect("online");
@@ -345,5 +350,42 @@ async fn reads_buffered_through_an_outage_are_late() {
         "{read:?}"
     );
     assert!(h.stop(Duration::from_secs(3)).await);
+    bus.down().await;
+}
+
+#[tokio::test]
+async fn reads_kept_while_the_gateway_was_down_are_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bus = OsdpBus::new(dir.path(), &[&format!("4:{KEY_A}")]);
+    bus.up().await;
+    // The gateway last heard from this reader a minute ago, then stopped;
+    // meanwhile someone presented a card.
+    let state = dir.path().join("s");
+    std::fs::create_dir_all(&state).unwrap();
+    let minute_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 60;
+    std::fs::write(state.join("last_contact"), format!("{minute_ago}\n")).unwrap();
+    bus.pds().send(card(4, 7, 31337)).await;
+    let k = key_file(dir.path(), "k", KEY_A);
+    let mut h = Harness::start("door", &config(&bus.port(), 4, &k), state.clone()).unwrap();
+    let read = h
+        .wait_for(WAIT, |b| matches!(b, EventBody::Credential(_)))
+        .await
+        .expect("the kept read arrives");
+    assert!(
+        matches!(&read.body, EventBody::Credential(r) if r.late && r.credential.value == "31337"),
+        "{read:?}"
+    );
+    assert!(h.stop(Duration::from_secs(3)).await);
+    // The last contact was kept for the next start.
+    let kept: u64 = std::fs::read_to_string(state.join("last_contact"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(kept > minute_ago + 30, "last contact not updated");
     bus.down().await;
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use drivers::osdp::card::encode_wiegand;
+use gateway::bench::devices::{osdp_estate, plate_estate};
 use gateway::config::Config;
 use gateway::daemon::Gateway;
 use gateway::journal::{EventAction, RecordBody};
@@ -57,45 +58,14 @@ async fn card_at_an_osdp_reader_opens_the_door() {
     bus.up().await;
     let key = dir.path().join("lobby.scbk");
     std::fs::write(&key, KEY).unwrap();
-    let text = format!(
-        r#"
-[gateway]
-id = "gw-e2e"
-estate = "test-estate"
-data_dir = "{data}"
-[[doors]]
-id = "lobby"
-zone = "block-a"
-open_ms = 2000
-[[devices]]
-id = "lobby-reader"
-driver = "osdp"
-door = "lobby"
-direction = "in"
-port = "{port}"
-baud = 115200
-address = 1
-scbk_file = "{key}"
-[[access]]
-group = "resident"
-zones = ["*"]
-[[persons]]
-id = "p1"
-name = "Li Wei"
-group = "resident"
-credentials = ["card:10001"]
-"#,
-        data = dir.path().join("data").display(),
-        port = bus.port().display(),
-        key = key.display(),
-    );
+    // The Python PD can stall on a loaded machine: give it time to answer.
+    let text = osdp_estate(&dir.path().join("data"), &bus.port(), &key)
+        .replace("baud = 115200", "baud = 115200\nreply_timeout_ms = 500");
     let cfg = Config::parse(&text, dir.path()).expect("config");
     let gw = Gateway::start(cfg).await.expect("gateway");
     journaled(&gw, |b| online(b, "lobby-reader"))
         .await
         .expect("the reader came online");
-    // Let the first polls drain the PD (reads drained at first contact are late).
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let pds = bus.pds();
     pds.send(json!({"op": "card", "addr": 1, "bits": 26,
@@ -151,49 +121,17 @@ fn hex(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plate_push_lifts_the_barrier_through_modbus() {
     let dir = tempfile::tempdir().unwrap();
-    let mut io = ModbusPeer::tcp(dir.path());
+    let mut io = ModbusPeer::tcp(dir.path()).unwrap();
     io.up().await;
     let secret = dir.path().join("cam.secret");
     std::fs::write(&secret, "cam-secret-123").unwrap();
     let http = free_port();
-    let text = format!(
-        r#"
-[gateway]
-id = "gw-e2e"
-estate = "test-estate"
-data_dir = "{data}"
-[[doors]]
-id = "car-gate"
-zone = "car-park"
-kind = "barrier"
-lock = "barrier-io"
-open_ms = 800
-[[devices]]
-id = "gate-cam"
-driver = "lpr-http"
-door = "car-gate"
-direction = "in"
-listen = "127.0.0.1:{http}"
-secret_file = "{secret}"
-[[devices]]
-id = "barrier-io"
-driver = "modbus"
-transport = "tcp"
-host = "127.0.0.1:{mb}"
-outputs = {{ lock = 0 }}
-poll_interval_ms = 100
-[[access]]
-group = "resident"
-zones = ["*"]
-[[persons]]
-id = "p2"
-name = "Wang Fang"
-group = "resident"
-credentials = ["plate:京A12345"]
-"#,
-        data = dir.path().join("data").display(),
-        secret = secret.display(),
-        mb = io.tcp_port.unwrap(),
+    let text = plate_estate(
+        &dir.path().join("data"),
+        http,
+        &secret,
+        io.tcp_port.unwrap(),
+        800,
     );
     let cfg = Config::parse(&text, dir.path()).expect("config");
     let gw = Gateway::start(cfg).await.expect("gateway");

@@ -305,6 +305,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn garbage_never_panics() {
+        let mut seed = 11u32;
+        let samples: [&[u8]; 4] = [
+            br#"{"plate": 1}"#,
+            br#"{"AlarmInfoPlate": {"result": {}}}"#,
+            b"--XB\r\nContent-Disposition: form-data; name=\"event\"\r\n\r\n{",
+            &[0xFF, 0xD8, 0xFF],
+        ];
+        for s in samples {
+            let _ = parse_json(s);
+            let _ = parse_multipart("XB", Bytes::copy_from_slice(s)).await;
+        }
+        for _ in 0..2000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let n = (seed >> 26) as usize;
+            let b: Vec<u8> = (0..n).map(|i| (seed >> (i % 24)) as u8).collect();
+            let _ = parse_json(&b);
+            let _ = check_jpeg(&b);
+            let _ = parse_multipart("XB", Bytes::from(b)).await;
+        }
+    }
+
+    #[tokio::test]
     async fn multipart_truncated_and_whole() {
         let mut body = Vec::new();
         body.extend_from_slice(b"--XB\r\nContent-Disposition: form-data; name=\"event\"\r\nContent-Type: application/json\r\n\r\n");

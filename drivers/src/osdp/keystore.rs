@@ -72,6 +72,34 @@ impl KeyStore {
         Self::write(&self.pending(), key)
     }
 
+    /// When the reader was last heard from, as kept across restarts (Unix seconds).
+    pub fn last_contact(&self) -> Option<std::time::SystemTime> {
+        let text = std::fs::read_to_string(self.dir.join("last_contact")).ok()?;
+        let secs: u64 = text.trim().parse().ok()?;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+    }
+
+    /// Keeps when the reader was last heard from (best effort: a failure only
+    /// makes the next start's first reads count as late).
+    pub fn set_last_contact(&self, at: std::time::SystemTime) {
+        let secs = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let tmp = self.dir.join("last_contact.tmp");
+            std::fs::write(&tmp, format!("{secs}\n"))?;
+            std::fs::rename(&tmp, self.dir.join("last_contact"))
+        };
+        if let Err(e) = write() {
+            tracing::warn!(
+                "cannot keep the reader's last contact in {}: {e}",
+                self.dir.display()
+            );
+        }
+    }
+
     /// The PD acknowledged the staged key: it becomes the key.
     pub fn commit(&self) -> std::io::Result<()> {
         std::fs::rename(self.pending(), self.current())
@@ -94,5 +122,9 @@ mod tests {
         assert!(!dir.path().join("dev/scbk.pending").exists());
         let text = std::fs::read_to_string(dir.path().join("dev/scbk")).unwrap();
         assert_eq!(text.trim(), "01".repeat(16));
+        assert!(ks.last_contact().is_none());
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        ks.set_last_contact(t);
+        assert_eq!(ks.last_contact(), Some(t));
     }
 }

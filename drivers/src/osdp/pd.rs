@@ -37,7 +37,7 @@ const KEY_SCBK_D: u8 = 0;
 /// A PIN being typed is forgotten after this long without a key.
 const PIN_IDLE: Duration = Duration::from_secs(10);
 /// Transmissions of one command before it counts as failed.
-const TRIES: u8 = 2;
+const TRIES: u8 = 3;
 
 enum Phase {
     Init,
@@ -88,16 +88,41 @@ pub struct Pd {
     power_fail: bool,
     pin: String,
     pin_at: Instant,
-    /// When the link was last good before the current outage (None: never up yet).
+    /// When the link was last good before the current outage (None: not up
+    /// since this start).
     outage_from: Option<Instant>,
+    /// How long the reader had been out of contact when this driver started:
+    /// since its last contact kept in the state folder (zero on a first start).
+    gap_at_start: Duration,
+    started: Instant,
+    /// When the last contact was last written to the state folder.
+    contact_kept: Instant,
     /// Reads arriving now may have been buffered through a long outage.
     late: bool,
     refused: bool,
 }
 
+impl Drop for Pd {
+    /// At shutdown: remember the last contact, so reads buffered while the
+    /// gateway was down count as late at the next start.
+    fn drop(&mut self) {
+        if self.online {
+            let now = Instant::now();
+            self.keep_contact(now);
+        }
+    }
+}
+
 impl Pd {
     pub fn new(cfg: Arc<OsdpConfig>, config_key: Option<Key>, keys: KeyStore, now: Instant) -> Pd {
+        let gap_at_start = keys
+            .last_contact()
+            .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+            .unwrap_or(Duration::ZERO);
         Pd {
+            gap_at_start,
+            started: now,
+            contact_kept: now,
             address: cfg.address,
             cfg,
             config_key,
@@ -233,11 +258,30 @@ impl Pd {
 
     /// The PD did not answer in time.
     pub fn on_timeout(&mut self, now: Instant) -> Vec<Out> {
-        let exhausted = self.in_flight.as_ref().is_none_or(|f| f.tries >= TRIES);
-        if exhausted {
-            self.in_flight = None;
+        let mut out = Vec::new();
+        if self.in_flight.as_ref().is_none_or(|f| f.tries >= TRIES) {
+            // A lost poll is routine; a lost lock or LED command is worth a record.
+            if let Some(f) = self.in_flight.take() {
+                if matches!(
+                    f.cmd,
+                    Command::Output { .. }
+                        | Command::Led { .. }
+                        | Command::Buzzer { .. }
+                        | Command::Text { .. }
+                ) {
+                    Self::fault(
+                        &mut out,
+                        format!(
+                            "address {}: {} not executed: no reply after {TRIES} tries",
+                            self.address,
+                            f.cmd.name()
+                        ),
+                    );
+                }
+            }
         }
-        self.check_offline(now, "no reply")
+        out.extend(self.check_offline(now, "no reply"));
+        out
     }
 
     fn check_offline(&mut self, now: Instant, why: &str) -> Vec<Out> {
@@ -275,6 +319,7 @@ impl Pd {
     fn go_offline(&mut self, now: Instant, reason: String) -> Out {
         if self.online {
             self.outage_from = Some(self.last_ok);
+            self.keep_contact(now);
         }
         self.online = false;
         self.phase = Phase::Offline {
@@ -298,10 +343,14 @@ impl Pd {
         self.backoff.reset();
         self.online = true;
         // Reads the PD kept through a long outage (or from before we started) are late.
-        self.late = match self.outage_from {
-            Some(from) => now.duration_since(from) > self.cfg.late_after(),
-            None => true,
+        let outage = match self.outage_from {
+            Some(from) => now.duration_since(from),
+            // First contact since this start: the reader may hold reads from
+            // while the gateway was down, too.
+            None => self.gap_at_start + now.duration_since(self.started),
         };
+        self.late = outage > self.cfg.late_after();
+        self.keep_contact(now);
         if self.refused {
             self.refused = false;
             out.push(Out::Emit(EventBody::Tamper {
@@ -315,6 +364,16 @@ impl Pd {
             "no secure channel"
         };
         out.push(Out::Online(format!("{}; {sc}", self.identity)));
+    }
+
+    /// Writes when the reader was last heard from, for the next start.
+    fn keep_contact(&mut self, now: Instant) {
+        let ago = now.saturating_duration_since(self.last_ok);
+        let at = std::time::SystemTime::now()
+            .checked_sub(ago)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        self.keys.set_last_contact(at);
+        self.contact_kept = now;
     }
 
     /// The secure channel was refused: the PD holds another key or is an impostor.
@@ -371,6 +430,9 @@ impl Pd {
             }
         };
         self.last_ok = now;
+        if self.online && now.duration_since(self.contact_kept) > Duration::from_secs(60) {
+            self.keep_contact(now);
+        }
         self.step(reply, f.cmd, now, &mut out);
         Some(out)
     }
@@ -729,7 +791,9 @@ impl Pd {
 
     /// An action from the engine. Lock outputs go first: a resident is waiting.
     pub fn on_action(&mut self, action: Action) {
-        if !self.is_online() {
+        // While the link is up the queue waits out a secure channel restart;
+        // commands for an offline reader are dropped (a late lock release is worse).
+        if !self.online {
             tracing::info!(
                 address = self.address,
                 ?action,

@@ -3,12 +3,15 @@
 //! so each figure that has a goal is compared with a reference measured in the
 //! same run and reported as a ratio.
 //!
+//! - `devices`: OSDP card read → output at the PD, plate push → barrier coil,
+//!   through the whole gateway with the real peers.
 //! - `decisions`: access decision latency with a large roster.
 //! - `journal`: durable appends per second.
 //! - `uplink`: QoS 1 messages per second to a local mosquitto against a paho-mqtt
 //!   publisher, and the time to drain a large backlog.
 
 mod decisions;
+pub mod devices;
 mod journal;
 mod uplink;
 
@@ -16,7 +19,7 @@ use anyhow::Result;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Run only these sections (decisions, journal, uplink, drain); default: all.
+    /// Run only these sections (decisions, journal, uplink, drain, osdp, plate); default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Roster size for the decision benchmark.
@@ -28,6 +31,12 @@ pub struct BenchArgs {
     /// Backlog size for the drain benchmark.
     #[arg(long, default_value_t = 180_000)]
     pub backlog: usize,
+    /// Card reads for the OSDP latency benchmark.
+    #[arg(long, default_value_t = 1_000)]
+    pub reads: usize,
+    /// Plate pushes for the plate → barrier benchmark.
+    #[arg(long, default_value_t = 300)]
+    pub pushes: usize,
     /// The Python with paho-mqtt for the reference publisher (default: .venv/bin/python, then python3).
     #[arg(long)]
     pub python: Option<std::path::PathBuf>,
@@ -68,6 +77,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.wants("drain") {
         uplink::drain(args.backlog).await?;
+    }
+    if args.wants("osdp") {
+        devices::osdp(args.reads).await?;
+    }
+    if args.wants("plate") {
+        devices::plate(args.pushes).await?;
     }
     Ok(())
 }
