@@ -255,6 +255,28 @@ async fn realistic_and_broken_pushes() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // An upload cut off mid-body (the camera lost power): declared 2000 bytes, sent 100.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /plates/gate-cam HTTP/1.1\r\nHost: cam\r\nAuthorization: Bearer {SECRET}\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n"
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        sock.write_all(&[b' '; 100]).await.unwrap();
+        sock.shutdown().await.unwrap();
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(WAIT, sock.read_to_end(&mut reply)).await;
+    }
+    h.wait_for(
+        WAIT,
+        |b| matches!(b, EventBody::Fault { error } if error.contains("incomplete")),
+    )
+    .await
+    .expect("a cut-off upload is a device error");
+
     // Each refusal became a device error; nothing crashed: a good push still works.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let r = client
