@@ -864,3 +864,165 @@ impl Pd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Output;
+    use crate::osdp::command::reply;
+    use crate::osdp::phy::Packet;
+
+    fn pd(extra: &str, dir: &std::path::Path) -> Pd {
+        let cfg: OsdpConfig = toml::from_str(&format!(
+            "port = \"/dev/null\"\naddress = 3\nsecure_channel = false\n{extra}"
+        ))
+        .unwrap();
+        Pd::new(Arc::new(cfg), None, KeyStore::new(dir), Instant::now())
+    }
+
+    /// Answers the request in flight with `code` + `data`, as a plain-text PD would.
+    fn answer(pd: &mut Pd, req: &[u8], code: u8, data: &[u8]) -> Vec<Out> {
+        let sent = Packet::decode(req).unwrap().packet;
+        let bytes = Packet {
+            address: sent.address,
+            reply: true,
+            sqn: sent.sqn,
+            crc: true,
+            scb: None,
+            code,
+            data: data.to_vec(),
+            mac: None,
+        }
+        .encode();
+        pd.on_packet(&Packet::decode(&bytes).unwrap(), Instant::now())
+            .expect("an answer to the request")
+    }
+
+    fn sent_code(req: &[u8]) -> u8 {
+        Packet::decode(req).unwrap().packet.code
+    }
+
+    /// Brings a plain PD online (ID, CAP with LED and buzzer).
+    fn online(pd: &mut Pd) {
+        let now = Instant::now();
+        let r = pd.next_request(now).unwrap();
+        assert_eq!(sent_code(&r), 0x61);
+        assert_eq!(
+            Packet::decode(&r).unwrap().packet.sqn,
+            0,
+            "a fresh start uses SQN 0"
+        );
+        answer(pd, &r, reply::PDID, &[1, 2, 3, 4, 5, 1, 0, 0, 0, 1, 2, 3]);
+        let r = pd.next_request(now).unwrap();
+        assert_eq!(sent_code(&r), 0x62);
+        let out = answer(pd, &r, reply::PDCAP, &[4, 1, 1, 5, 1, 1, 2, 1, 4]);
+        assert!(out.iter().any(|o| matches!(o, Out::Online(_))), "{out:?}");
+    }
+
+    #[test]
+    fn outputs_first_and_naks_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pd = pd("", dir.path());
+        online(&mut pd);
+        pd.on_action(Action::Feedback { granted: true });
+        pd.on_action(Action::Pulse {
+            output: Output::Lock,
+            ms: 2500,
+        });
+        let now = Instant::now();
+        let r = pd.next_request(now).unwrap();
+        assert_eq!(sent_code(&r), 0x68, "the lock goes before the LED");
+        assert_eq!(Packet::decode(&r).unwrap().packet.data, vec![0, 5, 25, 0]);
+        answer(&mut pd, &r, reply::ACK, &[]);
+        let r = pd.next_request(now).unwrap();
+        assert_eq!(sent_code(&r), 0x69);
+        let out = answer(&mut pd, &r, reply::NAK, &[3]);
+        assert!(
+            out.iter().any(|o| matches!(o, Out::Emit(EventBody::Fault { error }) if error.contains("LED") && error.contains("unknown command"))),
+            "{out:?}"
+        );
+        // A sequence NAK restarts the conversation at SQN 0.
+        let r = pd.next_request(now).unwrap();
+        answer(&mut pd, &r, reply::NAK, &[4]);
+        let r = pd.next_request(now).unwrap();
+        let p = Packet::decode(&r).unwrap().packet;
+        assert_eq!((p.code, p.sqn), (0x61, 0));
+    }
+
+    #[test]
+    fn a_lost_lock_command_is_reported_and_silence_is_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pd = pd(
+            "reply_timeout_ms = 10\noffline_timeout_ms = 100",
+            dir.path(),
+        );
+        online(&mut pd);
+        pd.on_action(Action::Pulse {
+            output: Output::Lock,
+            ms: 1000,
+        });
+        let t0 = Instant::now();
+        let first = pd.next_request(t0).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..TRIES {
+            out.extend(pd.on_timeout(t0));
+            if let Some(again) = pd.next_request(t0) {
+                if again == first {
+                    continue;
+                }
+                assert_eq!(sent_code(&again), 0x60, "after giving up: a poll");
+            }
+        }
+        assert!(
+            out.iter().any(|o| matches!(o, Out::Emit(EventBody::Fault { error }) if error.contains("OUT not executed"))),
+            "{out:?}"
+        );
+        // No valid reply for the offline timeout: offline, and actions are dropped.
+        let later = t0 + Duration::from_millis(500);
+        let out = pd.on_timeout(later);
+        assert!(out.iter().any(|o| matches!(o, Out::Offline(_))), "{out:?}");
+        pd.on_action(Action::Pulse {
+            output: Output::Lock,
+            ms: 1000,
+        });
+        assert!(pd.queue.is_empty());
+        assert!(pd.next_request(later).is_none(), "waits out its backoff");
+    }
+
+    #[test]
+    fn replies_for_other_addresses_or_sequences_are_not_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pd = pd("", dir.path());
+        let r = pd.next_request(Instant::now()).unwrap();
+        let other = Packet {
+            address: 4,
+            reply: true,
+            sqn: 0,
+            crc: true,
+            scb: None,
+            code: reply::ACK,
+            data: vec![],
+            mac: None,
+        }
+        .encode();
+        assert!(pd
+            .on_packet(&Packet::decode(&other).unwrap(), Instant::now())
+            .is_none());
+        let stale = Packet {
+            address: 3,
+            reply: true,
+            sqn: 2,
+            crc: true,
+            scb: None,
+            code: reply::ACK,
+            data: vec![],
+            mac: None,
+        }
+        .encode();
+        assert!(pd
+            .on_packet(&Packet::decode(&stale).unwrap(), Instant::now())
+            .is_none());
+        // The real answer still counts.
+        answer(&mut pd, &r, reply::PDID, &[0; 12]);
+    }
+}
