@@ -22,6 +22,14 @@ pub type DriverTask = BoxFuture<'static, ()>;
 pub enum DriverConfig {
     /// Simulated device for the demo estate and tests.
     Sim(crate::sim::SimConfig),
+    /// Card reader or door panel on an RS-485 bus (OSDP, secure channel).
+    Osdp(crate::osdp::OsdpConfig),
+    /// Barrier gate, turnstile or sensor panel over Modbus TCP or RTU.
+    Modbus(crate::modbus::ModbusConfig),
+    /// Plate camera pushing its reads over HTTP.
+    LprHttp(crate::lpr_http::LprHttpConfig),
+    /// UHF RFID reader (e-bike tags) over LLRP.
+    Llrp(crate::llrp::LlrpConfig),
 }
 
 impl DriverConfig {
@@ -29,6 +37,10 @@ impl DriverConfig {
     pub fn name(&self) -> &'static str {
         match self {
             DriverConfig::Sim(_) => "sim",
+            DriverConfig::Osdp(_) => "osdp",
+            DriverConfig::Modbus(_) => "modbus",
+            DriverConfig::LprHttp(_) => "lpr-http",
+            DriverConfig::Llrp(_) => "llrp",
         }
     }
 
@@ -36,9 +48,12 @@ impl DriverConfig {
     /// Each problem names the key it is about. Relative paths are relative to
     /// `config_dir`, the folder of the config file.
     pub fn validate(&self, config_dir: &std::path::Path) -> Vec<ConfigProblem> {
-        let _ = config_dir;
         match self {
             DriverConfig::Sim(c) => c.validate(),
+            DriverConfig::Osdp(c) => c.validate(config_dir),
+            DriverConfig::Modbus(c) => c.validate(),
+            DriverConfig::LprHttp(c) => c.validate(config_dir),
+            DriverConfig::Llrp(c) => c.validate(),
         }
     }
 
@@ -47,6 +62,10 @@ impl DriverConfig {
     pub fn build(&self, ctx: DriverContext) -> Result<DriverTask, BuildError> {
         match self {
             DriverConfig::Sim(c) => c.build(ctx),
+            DriverConfig::Osdp(c) => c.build(ctx),
+            DriverConfig::Modbus(c) => c.build(ctx),
+            DriverConfig::LprHttp(c) => c.build(ctx),
+            DriverConfig::Llrp(c) => c.build(ctx),
         }
     }
 }

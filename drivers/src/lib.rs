@@ -6,6 +6,11 @@
 //! - [`credential`]: credentials in canonical form (cards, tags, plates...).
 //! - [`driver`]: `DriverConfig` (tagged by `driver`), `DriverContext`, sinks.
 //! - [`backoff`]: reconnect pacing shared by all drivers.
+//! - [`serial`]: the serial transport shared by OSDP and Modbus RTU.
+//! - [`osdp`]: card readers and door panels on RS-485 (OSDP with secure channel).
+//! - [`llrp`]: UHF RFID readers (e-bike tags) over LLRP.
+//! - [`lpr_http`]: plate cameras pushing their reads over HTTP.
+//! - [`modbus`]: barrier gates, turnstiles and sensors over Modbus TCP / RTU.
 //! - [`sim`]: the simulated estate (`driver = "sim"`).
 //! - [`testing`]: the conformance test every driver passes.
 
@@ -13,6 +18,11 @@ pub mod backoff;
 pub mod credential;
 pub mod driver;
 pub mod event;
+pub mod llrp;
+pub mod lpr_http;
+pub mod modbus;
+pub mod osdp;
+pub mod serial;
 pub mod sim;
 pub mod testing;
 

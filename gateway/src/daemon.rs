@@ -73,13 +73,7 @@ impl Gateway {
             source,
         })?;
         let db_path = data_dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .open()
-            .map_err(|source| StartError::Store {
-                path: db_path.clone(),
-                source,
-            })?;
+        let db = open_store(&db_path).await?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
         // Bound before any device starts: a taken port stops the start cleanly.
         let console = match &config.console {
@@ -226,6 +220,36 @@ impl Gateway {
         // The writer stores what is queued, flushes and lets go of the store, so
         // that it can be opened again at once (a restart in the same process).
         self.journal.close().await;
+    }
+}
+
+/// Opens the store, waiting up to 10 s while another holder lets go of its lock
+/// (a previous run still exiting, or still dropping its last handles).
+async fn open_store(path: &std::path::Path) -> Result<sled::Db, StartError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StartError::Store {
+                        path: path.to_owned(),
+                        source: sled::Error::Io(e),
+                    });
+                }
+                tracing::debug!("store {} still locked; waiting", path.display());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(source) => {
+                return Err(StartError::Store {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
     }
 }
 

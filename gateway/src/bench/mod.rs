@@ -3,6 +3,8 @@
 //! so each figure that has a goal is compared with a reference measured in the
 //! same run and reported as a ratio.
 //!
+//! - `devices`: OSDP card read → output at the PD, plate push → barrier coil,
+//!   through the whole gateway with the real peers.
 //! - `decisions`: access decision latency with a large roster.
 //! - `journal`: durable appends per second.
 //! - `uplink`: QoS 1 messages per second to a local mosquitto against a paho-mqtt
@@ -13,6 +15,7 @@
 mod alarms;
 mod console;
 mod decisions;
+pub mod devices;
 mod journal;
 mod uplink;
 
@@ -20,7 +23,7 @@ use anyhow::Result;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Run only these sections (decisions, journal, uplink, drain, alarms, console); default: all.
+    /// Run only these sections (decisions, journal, uplink, drain, alarms, console, osdp, plate); default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Roster size for the decision benchmark.
@@ -35,6 +38,12 @@ pub struct BenchArgs {
     /// Journal records for the console's search benchmark.
     #[arg(long, default_value_t = 300_000)]
     pub search_records: usize,
+    /// Card reads for the OSDP latency benchmark.
+    #[arg(long, default_value_t = 1_000)]
+    pub reads: usize,
+    /// Plate pushes for the plate → barrier benchmark.
+    #[arg(long, default_value_t = 300)]
+    pub pushes: usize,
     /// The Python with paho-mqtt for the reference publisher (default: .venv/bin/python, then python3).
     #[arg(long)]
     pub python: Option<std::path::PathBuf>,
@@ -81,6 +90,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.wants("console") {
         console::run(300, args.search_records).await?;
+    }
+    if args.wants("osdp") {
+        devices::osdp(args.reads).await?;
+    }
+    if args.wants("plate") {
+        devices::plate(args.pushes).await?;
     }
     Ok(())
 }

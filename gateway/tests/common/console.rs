@@ -120,7 +120,11 @@ pub struct Http {
 impl Http {
     pub fn new(addr: std::net::SocketAddr) -> Http {
         Http {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            // A fresh connection per request: a connection the server closed
+            // under an oversized upload must not be reused from a pool.
+            client: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build_http(),
             base: format!("http://{addr}"),
             cookie: None,
             csrf: None,

@@ -3,7 +3,10 @@
 //! peer goes away, online again when it returns, and it stops cleanly on shutdown.
 //!
 //! Drivers' integration tests call [`assert_driver_compliance`] with a [`Peer`]
-//! that starts and stops the real third-party program the driver talks to.
+//! that starts and stops the real third-party program the driver talks to;
+//! [`peers`] has those for the drivers of this crate.
+
+pub mod peers;
 
 use futures::future::BoxFuture;
 use std::path::PathBuf;

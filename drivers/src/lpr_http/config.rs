@@ -1,0 +1,91 @@
+//! Keys of a `driver = "lpr-http"` device: a barrier camera that pushes plate
+//! results to the gateway's plate endpoint.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::driver::ConfigProblem;
+
+/// `driver = "lpr-http"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LprHttpConfig {
+    /// Where the plate endpoint listens; cameras with the same `listen` share it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// A file holding this camera's shared secret (sent as `Authorization:
+    /// Bearer ...`, `X-Camera-Secret`, or `?secret=` in the URL).
+    pub secret_file: PathBuf,
+    /// Largest push accepted, in MiB (a JPEG of a vehicle is well under 1).
+    #[serde(default = "default_max_body_mb")]
+    pub max_body_mb: u32,
+    /// Report the camera offline when nothing (push or heartbeat) arrived for
+    /// this long; 0: online while the endpoint listens.
+    #[serde(default)]
+    pub heartbeat_timeout_s: f64,
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8081".into()
+}
+fn default_max_body_mb() -> u32 {
+    8
+}
+
+impl LprHttpConfig {
+    pub fn secret_path(&self, config_dir: &Path) -> PathBuf {
+        if self.secret_file.is_absolute() {
+            self.secret_file.clone()
+        } else {
+            config_dir.join(&self.secret_file)
+        }
+    }
+
+    pub fn read_secret(&self, config_dir: &Path) -> Result<String, String> {
+        let p = self.secret_path(config_dir);
+        let s =
+            std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let s = s.trim().to_owned();
+        if s.len() < 8 {
+            return Err(format!(
+                "{}: the secret must have at least 8 characters",
+                p.display()
+            ));
+        }
+        Ok(s)
+    }
+
+    pub fn heartbeat_timeout(&self) -> Option<Duration> {
+        (self.heartbeat_timeout_s > 0.0)
+            .then(|| Duration::try_from_secs_f64(self.heartbeat_timeout_s).ok())
+            .flatten()
+    }
+
+    pub fn max_body(&self) -> usize {
+        self.max_body_mb as usize * 1024 * 1024
+    }
+
+    pub fn validate(&self, config_dir: &Path) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            out.push(ConfigProblem::new(
+                "listen",
+                format!("`{}` is not ip:port", self.listen),
+            ));
+        }
+        if let Err(e) = self.read_secret(config_dir) {
+            out.push(ConfigProblem::new("secret_file", e));
+        }
+        if !(1..=64).contains(&self.max_body_mb) {
+            out.push(ConfigProblem::new("max_body_mb", "must be 1..=64"));
+        }
+        if !self.heartbeat_timeout_s.is_finite() || self.heartbeat_timeout_s < 0.0 {
+            out.push(ConfigProblem::new(
+                "heartbeat_timeout_s",
+                "must be a non-negative number",
+            ));
+        }
+        out
+    }
+}
