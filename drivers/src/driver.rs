@@ -30,6 +30,8 @@ pub enum DriverConfig {
     LprHttp(crate::lpr_http::LprHttpConfig),
     /// UHF RFID reader (e-bike tags) over LLRP.
     Llrp(crate::llrp::LlrpConfig),
+    /// IP camera, webcam or video file (frames for the face matcher).
+    Camera(crate::camera::CameraConfig),
 }
 
 impl DriverConfig {
@@ -41,6 +43,7 @@ impl DriverConfig {
             DriverConfig::Modbus(_) => "modbus",
             DriverConfig::LprHttp(_) => "lpr-http",
             DriverConfig::Llrp(_) => "llrp",
+            DriverConfig::Camera(_) => "camera",
         }
     }
 
@@ -54,6 +57,7 @@ impl DriverConfig {
             DriverConfig::Modbus(c) => c.validate(),
             DriverConfig::LprHttp(c) => c.validate(config_dir),
             DriverConfig::Llrp(c) => c.validate(),
+            DriverConfig::Camera(c) => c.validate(config_dir),
         }
     }
 
@@ -66,6 +70,7 @@ impl DriverConfig {
             DriverConfig::Modbus(c) => c.build(ctx),
             DriverConfig::LprHttp(c) => c.build(ctx),
             DriverConfig::Llrp(c) => c.build(ctx),
+            DriverConfig::Camera(c) => c.build(ctx),
         }
     }
 }
