@@ -37,6 +37,8 @@ pub enum StartError {
     #[error("uplink: {0}")]
     Uplink(#[from] uplink::UplinkError),
     #[error("{0}")]
+    Vision(#[from] crate::vision::VisionError),
+    #[error("{0}")]
     Console(#[from] crate::console::ConsoleError),
 }
 
@@ -55,6 +57,8 @@ pub struct Gateway {
     /// Where the face pipeline sends its matches (as device events).
     pub events: mpsc::Sender<DeviceEvent>,
     pub db: sled::Db,
+    /// Face matching and enrollment, when `[faces]` is configured.
+    pub vision: Option<Arc<crate::vision::Vision>>,
     shutdown: CancellationToken,
     /// Drivers, uplink, retention: stopped first.
     tasks: JoinSet<()>,
@@ -167,7 +171,7 @@ impl Gateway {
             shutdown.child_token(),
         ));
 
-        Ok(Gateway {
+        let mut gw = Gateway {
             config,
             journal,
             engine: handle,
@@ -177,11 +181,22 @@ impl Gateway {
             frames: Some(frame_rx),
             events: ev_tx,
             db,
+            vision: None,
             shutdown,
             tasks,
             engine_task: Some(engine_task),
             engine_stop,
-        })
+        };
+        // Face matching: loads the models, plugs enrollment into the controller,
+        // takes the camera frames.
+        match crate::vision::start(&mut gw) {
+            Ok(v) => gw.vision = v,
+            Err(e) => {
+                gw.stop().await;
+                return Err(e.into());
+            }
+        }
+        Ok(gw)
     }
 
     /// A token that is cancelled when the gateway stops (for tasks added by the caller).

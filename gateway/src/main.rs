@@ -37,6 +37,28 @@ enum Cmd {
     HashPassword,
     /// Measure the gateway's speed and print the figures.
     Bench(gateway::bench::BenchArgs),
+    /// Check face photos with the gateway's own pipeline and thresholds.
+    #[command(subcommand)]
+    Face(FaceCmd),
+}
+
+#[derive(Subcommand)]
+enum FaceCmd {
+    /// One JSON line per image: faces found and the embedding of the largest.
+    Embed {
+        /// Config file whose [faces] section to use (default: built-in defaults).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Similarity of the largest faces of two photos and the verdict.
+    Compare {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        a: PathBuf,
+        b: PathBuf,
+    },
 }
 
 fn init_logging() {
@@ -63,6 +85,31 @@ fn main() -> Result<()> {
             runtime()?.block_on(gateway::demo::run(args))
         }
         Cmd::Bench(args) => runtime()?.block_on(gateway::bench::run(args)),
+        Cmd::Face(cmd) => face(cmd),
+    }
+}
+
+fn face(cmd: FaceCmd) -> Result<()> {
+    use gateway::vision::cli;
+    match cmd {
+        FaceCmd::Embed { config, images } => {
+            let vision = cli::load(config.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+            let mut failed = false;
+            for line in cli::embed(&vision, &images) {
+                failed |= line.get("error").is_some();
+                println!("{line}");
+            }
+            if failed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        FaceCmd::Compare { config, a, b } => {
+            let vision = cli::load(config.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+            let line = cli::compare(&vision, &a, &b).map_err(|e| anyhow::anyhow!(e))?;
+            println!("{line}");
+            Ok(())
+        }
     }
 }
 

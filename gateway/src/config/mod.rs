@@ -32,6 +32,10 @@ pub struct Config {
     pub devices: Vec<DeviceConfig>,
     #[serde(default)]
     pub retention: RetentionSection,
+    /// Face matching on camera frames and face enrollment; absent: off.
+    pub faces: Option<FacesSection>,
+    /// Plate reading on the frames of gate cameras; absent: off.
+    pub plates: Option<PlatesSection>,
     #[serde(default)]
     pub alarms: AlarmsSection,
     #[serde(default)]
@@ -323,6 +327,140 @@ impl Default for RetentionSection {
             max_disk_mb: default_max_disk_mb(),
             buffer_high: default_buffer_high(),
             check_every_s: default_check_every(),
+        }
+    }
+}
+
+/// `[faces]`: local face matching (camera frames → gallery) and enrollment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacesSection {
+    /// Folder of the model files (from models/fetch.py); default: the checkout's
+    /// `models/files`, or `$GATEWAYD_MODELS`.
+    pub models_dir: Option<PathBuf>,
+    /// ONNX Runtime threads per model.
+    #[serde(default = "one")]
+    pub threads: usize,
+    /// Cosine similarity at or above which a face opens (grant).
+    #[serde(default = "default_match_threshold")]
+    pub match_threshold: f32,
+    /// Below this the face is unknown; between the two it is `uncertain` and does not open.
+    #[serde(default = "default_unknown_threshold")]
+    pub unknown_threshold: f32,
+    /// Detector score (0..1) a face needs.
+    #[serde(default = "default_detect_score")]
+    pub detect_score: f32,
+    /// Smallest usable face: the shorter side of its box, in pixels.
+    #[serde(default = "default_min_face_px")]
+    pub min_face_px: f32,
+    /// Least sharpness (variance of the Laplacian of the aligned face) accepted.
+    #[serde(default = "default_min_sharpness")]
+    pub min_sharpness: f32,
+    /// Largest head turn accepted (nose offset / eye distance; ~0.5 at 45 degrees).
+    #[serde(default = "default_max_yaw")]
+    pub max_yaw: f32,
+    /// Usable frames of one track that vote before a decision.
+    #[serde(default = "default_votes")]
+    pub votes: u32,
+    /// After a decision for a person at a camera, the same person is not decided
+    /// again there for this long (one decision per pass).
+    #[serde(default = "default_repeat_s")]
+    pub repeat_s: u32,
+    /// Liveness gate: `off`, or `motion` (the face must move naturally across
+    /// the voting frames; stops still photos; see README).
+    #[serde(default)]
+    pub liveness: LivenessMode,
+    /// Up to this many templates the gallery is searched exactly; above it
+    /// through a binary sketch index (exact ranking of the closest candidates).
+    #[serde(default = "default_exact_max")]
+    pub exact_max: usize,
+    /// JPEG quality of the snapshots (1-100).
+    #[serde(default = "default_snapshot_quality")]
+    pub snapshot_quality: i32,
+}
+
+/// `[plates]`: plates read from the video of gate cameras that do not read
+/// plates themselves; each read is a `plate` credential of the camera.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatesSection {
+    /// Camera devices (`driver = "camera"`) whose frames are read for plates
+    /// (instead of faces).
+    pub cameras: Vec<drivers::DeviceId>,
+    /// Least recogniser confidence (0..1) of a read.
+    #[serde(default = "default_plate_confidence")]
+    pub min_confidence: f32,
+    /// The same plate at the same camera is not decided again for this long.
+    #[serde(default = "default_plate_repeat_s")]
+    pub repeat_s: u32,
+}
+
+fn default_plate_confidence() -> f32 {
+    0.3
+}
+fn default_plate_repeat_s() -> u32 {
+    30
+}
+
+/// `[faces] liveness`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LivenessMode {
+    Off,
+    #[default]
+    Motion,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_match_threshold() -> f32 {
+    0.45
+}
+fn default_unknown_threshold() -> f32 {
+    0.30
+}
+fn default_detect_score() -> f32 {
+    0.6
+}
+fn default_min_face_px() -> f32 {
+    60.0
+}
+fn default_min_sharpness() -> f32 {
+    50.0
+}
+fn default_max_yaw() -> f32 {
+    0.45
+}
+fn default_votes() -> u32 {
+    3
+}
+fn default_repeat_s() -> u32 {
+    10
+}
+fn default_exact_max() -> usize {
+    50_000
+}
+fn default_snapshot_quality() -> i32 {
+    85
+}
+
+impl Default for FacesSection {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            threads: one(),
+            match_threshold: default_match_threshold(),
+            unknown_threshold: default_unknown_threshold(),
+            detect_score: default_detect_score(),
+            min_face_px: default_min_face_px(),
+            min_sharpness: default_min_sharpness(),
+            max_yaw: default_max_yaw(),
+            votes: default_votes(),
+            repeat_s: default_repeat_s(),
+            liveness: LivenessMode::default(),
+            exact_max: default_exact_max(),
+            snapshot_quality: default_snapshot_quality(),
         }
     }
 }

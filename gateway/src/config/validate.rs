@@ -27,6 +27,64 @@ pub(super) fn check(c: &Config) -> Vec<(KeyPath, String)> {
         ));
     }
 
+    if let Some(f) = &c.faces {
+        let p = root.key("faces");
+        for (key, v) in [
+            ("match_threshold", f.match_threshold),
+            ("unknown_threshold", f.unknown_threshold),
+            ("detect_score", f.detect_score),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                out.push((p.key(key), format!("{v} must be between 0 and 1")));
+            }
+        }
+        if f.unknown_threshold > f.match_threshold {
+            out.push((
+                p.key("unknown_threshold"),
+                format!(
+                    "{} is above match_threshold {}",
+                    f.unknown_threshold, f.match_threshold
+                ),
+            ));
+        }
+        if f.votes == 0 {
+            out.push((p.key("votes"), "must be at least 1".into()));
+        }
+        if !(1..=100).contains(&f.snapshot_quality) {
+            out.push((p.key("snapshot_quality"), "must be 1-100".into()));
+        }
+        if !(1..=16).contains(&f.threads) {
+            out.push((p.key("threads"), "must be 1-16".into()));
+        }
+        if let Some(dir) = &f.models_dir {
+            if !c.resolve(dir).is_dir() {
+                out.push((
+                    p.key("models_dir"),
+                    format!("{} is not a folder", c.resolve(dir).display()),
+                ));
+            }
+        }
+    }
+
+    if let Some(pl) = &c.plates {
+        let p = root.key("plates");
+        for (i, cam) in pl.cameras.iter().enumerate() {
+            if !c
+                .devices
+                .iter()
+                .any(|d| &d.id == cam && d.driver.name() == "camera")
+            {
+                out.push((
+                    p.key("cameras").index(i),
+                    format!("`{cam}` is not a device with driver = \"camera\""),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&pl.min_confidence) {
+            out.push((p.key("min_confidence"), "must be between 0 and 1".into()));
+        }
+    }
+
     if let Some(m) = &c.mqtt {
         let p = root.key("mqtt");
         if !(m.url.starts_with("mqtt://") || m.url.starts_with("mqtts://")) {

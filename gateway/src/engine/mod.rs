@@ -8,12 +8,14 @@
 //! - `schedule`, `policy`: who may pass where and when; anti-passback.
 //! - `doors`: door states (open, held, forced) and their signals.
 //! - `alarms`: alarm lifecycle, dedup, escalation.
+//! - `faces`: face reads against the `[faces]` thresholds; unknown-face alarms.
 //! - `command`: commands and queries from the platform and the console.
 //! - `run`: the task that feeds the engine and carries out its effects.
 
 pub mod alarms;
 pub mod command;
 pub mod doors;
+pub mod faces;
 pub mod policy;
 pub mod roster;
 pub mod run;
@@ -132,6 +134,8 @@ pub struct Engine {
     /// The platform link is up: decisions made while it is down are flagged `offline`.
     link_up: bool,
     gateway: DeviceId,
+    /// Face thresholds (`[faces]`); without them face reads are taken as matched.
+    faces: Option<faces::FaceRules>,
     params: RuleParams,
     /// Persons whose tags ask for welfare checks.
     watched: HashSet<PersonId>,
@@ -213,6 +217,7 @@ impl Engine {
             doors,
             link_up: false,
             gateway: DeviceId::new("gateway"),
+            faces: cfg.faces.as_ref().map(faces::FaceRules::new),
             params: RuleParams::from_config(&cfg.rules),
             watched: HashSet::new(),
             activity: db.open_tree("activity")?,
@@ -381,10 +386,23 @@ impl Engine {
         // Re-normalise: a driver may have passed the value as the device spelled it.
         let credential = Credential::parse(read.credential.kind, &read.credential.value)
             .unwrap_or(read.credential);
+        let face = match (&self.faces, kind) {
+            (Some(rules), EventKind::Face) => rules.verdict(&credential.value, read.similarity),
+            _ => faces::FaceVerdict::Candidate,
+        };
         let person = match credential.kind {
             CredentialKind::Face => self.roster.get(&PersonId::new(credential.value.as_str())),
             _ => self.roster.by_credential(&credential),
         }
+        .filter(|_| {
+            !matches!(
+                face,
+                faces::FaceVerdict::Refuse {
+                    keep_person: false,
+                    ..
+                }
+            )
+        })
         .cloned();
         let mut e = EventRecord::new(kind, EventAction::Decision, dev.id.clone());
         e.door = dev.door.clone();
@@ -403,6 +421,10 @@ impl Engine {
             .and_then(|d| self.doors_cfg.get(d))
             .cloned();
         let reason = match (&person, &door) {
+            _ if matches!(face, faces::FaceVerdict::Refuse { .. }) => match face {
+                faces::FaceVerdict::Refuse { reason, .. } => reason,
+                faces::FaceVerdict::Candidate => Reason::UnknownCredential,
+            },
             (None, _) => Reason::UnknownCredential,
             (Some(_), None) => Reason::NotAllowedHere,
             (Some(p), Some(door)) => {
@@ -433,7 +455,8 @@ impl Engine {
         if let Some(p) = &person {
             self.seen(p, dev, now, fx);
         }
-        if kind == EventKind::Face && person.is_none() {
+        // A face that failed a gate (`no_usable_face`) is not an unknown face.
+        if kind == EventKind::Face && person.is_none() && reason == Reason::UnknownCredential {
             if let Some(door) = &dev.door {
                 self.unknown_face(dev, door, event_id, now, fx);
             }

@@ -1,13 +1,28 @@
 //! Local vision beside the engine: camera frames → faces → gallery matches,
 //! fed to the engine as face credentials; and enrollment of face photos.
 //!
-//! The face pipeline itself (issue 4) is not built yet: what stands here is the
-//! interface the platform commands and the console use to enroll photos.
+//! - `store`: face templates in sled (tree `faces`), loaded into the gallery at start.
+//! - `enroll`: [`FaceEnroller`] for `person.upsert` and the console: one usable
+//!   face per photo, duplicates of other persons refused.
+//! - `track`: faces followed across frames; votes, one decision per pass, liveness.
+//! - `matcher`: the task that turns camera frames into face reads for the engine.
+//! - `cli`: `gatewayd face embed|compare`.
+
+pub mod cli;
+pub mod enroll;
+pub mod matcher;
+pub mod store;
+pub mod track;
 
 use bytes::Bytes;
 use drivers::PersonId;
 use futures::future::BoxFuture;
+use std::sync::{Arc, RwLock};
 
+use models::face::{DetectOptions, FacePipeline, QualityOptions};
+use models::{Gallery, GalleryOptions, Hit, RuntimeOptions};
+
+use crate::config::{Config, FacesSection};
 use crate::engine::CommandError;
 
 /// Where the face enroller is plugged in once the face pipeline has started.
@@ -37,4 +52,134 @@ pub trait FaceEnroller: Send + Sync {
     ) -> BoxFuture<'a, Result<u32, CommandError>>;
     /// Forgets every template of a person.
     fn remove<'a>(&'a self, person: &'a PersonId) -> BoxFuture<'a, Result<(), CommandError>>;
+}
+
+/// Why the vision could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum VisionError {
+    #[error("face models: {0}")]
+    Model(#[from] models::ModelError),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+}
+
+/// The face pipeline, the gallery and its store: one per gateway, shared by
+/// the matcher task and enrollment.
+pub struct Vision {
+    pub cfg: FacesSection,
+    pub pipeline: FacePipeline,
+    pub gallery: RwLock<Gallery>,
+    store: Option<store::FaceStore>,
+    /// Camera frames the matcher has processed.
+    pub frames: std::sync::atomic::AtomicU64,
+    /// The plate reader, when `[plates]` names cameras.
+    pub plates: Option<(models::plate::PlateReader, crate::config::PlatesSection)>,
+}
+
+/// The runtime options `[faces]` gives.
+pub fn runtime_options(config: &Config, cfg: &FacesSection) -> RuntimeOptions {
+    RuntimeOptions {
+        models_dir: cfg
+            .models_dir
+            .as_ref()
+            .map(|d| config.resolve(d))
+            .unwrap_or_else(models::runtime::default_models_dir),
+        threads: cfg.threads,
+        arena: true,
+    }
+}
+
+impl Vision {
+    /// Loads the models and, with a store, every enrolled template.
+    pub fn load(
+        rt: &RuntimeOptions,
+        cfg: &FacesSection,
+        db: Option<&sled::Db>,
+    ) -> Result<Vision, VisionError> {
+        let pipeline = FacePipeline::load(
+            rt,
+            DetectOptions {
+                score_threshold: cfg.detect_score,
+                ..DetectOptions::default()
+            },
+            QualityOptions {
+                min_face_px: cfg.min_face_px,
+                min_sharpness: cfg.min_sharpness,
+                max_yaw: cfg.max_yaw,
+                ..QualityOptions::default()
+            },
+        )?;
+        let mut gallery = Gallery::new(
+            models::face::DIM,
+            GalleryOptions {
+                exact_max: cfg.exact_max,
+                ..GalleryOptions::default()
+            },
+        );
+        let store = match db {
+            Some(db) => {
+                let s = store::FaceStore::open(db)?;
+                let all = s.load()?;
+                gallery.extend(all.iter().map(|(p, e)| (p.as_str(), e.as_slice())));
+                Some(s)
+            }
+            None => None,
+        };
+        models::runtime::release_freed_memory();
+        tracing::info!(
+            templates = gallery.len(),
+            persons = gallery.persons(),
+            "face gallery loaded"
+        );
+        Ok(Vision {
+            cfg: cfg.clone(),
+            pipeline,
+            gallery: RwLock::new(gallery),
+            store,
+            frames: std::sync::atomic::AtomicU64::new(0),
+            plates: None,
+        })
+    }
+
+    /// The best two persons for an embedding.
+    pub fn identify(&self, embedding: &[f32]) -> Vec<Hit> {
+        match self.gallery.read() {
+            Ok(g) => g.search(embedding, 2),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Starts face matching for a running gateway when `[faces]` is configured:
+/// loads the models and gallery, plugs enrollment into the controller, and
+/// runs the matcher on the cameras' frames.
+pub fn start(gw: &mut crate::daemon::Gateway) -> Result<Option<Arc<Vision>>, VisionError> {
+    if gw.config.faces.is_none() && gw.config.plates.is_none() {
+        return Ok(None);
+    }
+    let cfg = gw.config.faces.clone().unwrap_or_default();
+    let rt = runtime_options(&gw.config, &cfg);
+    let mut vision = Vision::load(&rt, &cfg, Some(&gw.db))?;
+    if let Some(p) = &gw.config.plates {
+        vision.plates = Some((models::plate::PlateReader::load(&rt)?, p.clone()));
+        models::runtime::release_freed_memory();
+    }
+    let vision = Arc::new(vision);
+    if gw.config.faces.is_some() {
+        if let Ok(mut slot) = gw.controller.faces.write() {
+            *slot = Some(Arc::new(enroll::Enroller::new(vision.clone())));
+        }
+    }
+    if let Some(frames) = gw.frames.take() {
+        let task = matcher::run(
+            vision.clone(),
+            gw.config.faces.is_some(),
+            gw.config.clone(),
+            frames,
+            gw.events.clone(),
+            gw.shutdown_token(),
+        );
+        gw.spawn(task);
+    }
+    Ok(Some(vision))
 }
