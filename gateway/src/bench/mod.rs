@@ -7,23 +7,34 @@
 //!   through the whole gateway with the real peers.
 //! - `decisions`: access decision latency with a large roster.
 //! - `journal`: durable appends per second.
+//! - `faces`: detect + align + embed per frame against a Python OpenCV reference.
+//! - `accuracy`: LFW verification accuracy, TAR at FAR (needs ../shared/data).
+//! - `rss`: memory with 100k templates and 4 cameras.
+//! - `plates`: plate reading exact-match rate (needs ../shared/data).
+//! - `gallery`: 1:N search time and recall at 100k and 1M templates.
 //! - `uplink`: QoS 1 messages per second to a local mosquitto against a paho-mqtt
 //!   publisher, and the time to drain a large backlog.
 //! - `alarms`: sensor change → alarm on MQTT while a backlog is being forwarded.
 //! - `console`: a card read to the browser's live feed, and an event search.
 
+mod accuracy;
 mod alarms;
 mod console;
 mod decisions;
 pub mod devices;
+pub mod faces;
+mod footprint;
+mod gallery;
 mod journal;
+mod plates;
 mod uplink;
 
 use anyhow::Result;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Run only these sections (decisions, journal, uplink, drain, alarms, console, osdp, plate); default: all.
+    /// Run only these sections (rss, decisions, journal, uplink, drain, alarms,
+    /// console, osdp, plate, faces, lfw, deepface, gallery, plates); default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Roster size for the decision benchmark.
@@ -47,6 +58,15 @@ pub struct BenchArgs {
     /// The Python with paho-mqtt for the reference publisher (default: .venv/bin/python, then python3).
     #[arg(long)]
     pub python: Option<std::path::PathBuf>,
+    /// The shared test data (LFW, plates).
+    #[arg(long, default_value = "../shared/data")]
+    pub data: std::path::PathBuf,
+    /// Frames timed by the face speed benchmark (each side).
+    #[arg(long, default_value_t = 30)]
+    pub frames: usize,
+    /// Gallery sizes for the search benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    pub gallery: Vec<usize>,
 }
 
 impl BenchArgs {
@@ -73,6 +93,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    if args.wants("rss") {
+        footprint::run(100_000, 20).await?;
+    }
     if args.wants("decisions") {
         decisions::run(args.persons)?;
     }
@@ -96,6 +119,21 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.wants("plate") {
         devices::plate(args.pushes).await?;
+    }
+    if args.wants("faces") {
+        faces::run(args.frames, args.python.clone())?;
+    }
+    if args.wants("lfw") {
+        accuracy::lfw(&args.data)?;
+    }
+    if args.wants("deepface") {
+        accuracy::deepface(&args.data)?;
+    }
+    if args.wants("plates") {
+        plates::run(&args.data)?;
+    }
+    if args.wants("gallery") {
+        gallery::run(&args.gallery, 400)?;
     }
     Ok(())
 }

@@ -129,7 +129,7 @@ async fn forward_all(journal: &Journal, port: u16) -> Result<Duration> {
     Ok(elapsed)
 }
 
-fn python(explicit: Option<PathBuf>) -> PathBuf {
+pub(crate) fn python(explicit: Option<PathBuf>) -> PathBuf {
     explicit.unwrap_or_else(|| {
         let venv = PathBuf::from(".venv/bin/python");
         if venv.exists() {
