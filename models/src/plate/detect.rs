@@ -150,24 +150,7 @@ pub fn crop(frame: &Mat, q: &[(f32, f32); 4]) -> Result<Mat, ModelError> {
     let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
     let w = dist(q[0], q[1]).max(dist(q[3], q[2])).round().max(1.0);
     let h = dist(q[0], q[3]).max(dist(q[1], q[2])).round().max(1.0);
-    let src = Vector::<Point2f>::from_iter(q.iter().map(|p| Point2f::new(p.0, p.1)));
-    let dst = Vector::<Point2f>::from_iter([
-        Point2f::new(0.0, 0.0),
-        Point2f::new(w, 0.0),
-        Point2f::new(w, h),
-        Point2f::new(0.0, h),
-    ]);
-    let m = imgproc::get_perspective_transform(&src, &dst, opencv::core::DECOMP_LU)?;
-    let mut out = Mat::default();
-    imgproc::warp_perspective(
-        frame,
-        &mut out,
-        &m,
-        Size::new(w as i32, h as i32),
-        imgproc::INTER_CUBIC,
-        opencv::core::BORDER_REPLICATE,
-        Scalar::all(0.0),
-    )?;
+    let out = super::rectify::warp(frame, q, w as i32, h as i32)?;
     // Vertical text lines are turned to read left to right.
     if out.rows() as f32 >= out.cols() as f32 * 1.5 {
         let mut r = Mat::default();
