@@ -59,6 +59,8 @@ pub struct Gateway {
     pub db: sled::Db,
     /// Face matching and enrollment, when `[faces]` is configured.
     pub vision: Option<Arc<crate::vision::Vision>>,
+    /// The vision's figures (also on /metrics), there before the vision starts.
+    pub vision_stats: Arc<crate::vision::Stats>,
     shutdown: CancellationToken,
     /// Drivers, uplink, retention: stopped first.
     tasks: JoinSet<()>,
@@ -77,7 +79,7 @@ impl Gateway {
             source,
         })?;
         let db_path = data_dir.join("db");
-        let db = open_store(&db_path).await?;
+        let db = open_store(&db_path, config.gateway.store_cache_mb).await?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
         // Bound before any device starts: a taken port stops the start cleanly.
         let console = match &config.console {
@@ -92,6 +94,9 @@ impl Gateway {
         let (ev_tx, ev_rx) = mpsc::channel::<DeviceEvent>(4096);
         let (in_tx, in_rx) = mpsc::channel::<Input>(256);
         let (frame_tx, frame_rx) = mpsc::channel::<Frame>(2);
+        // One sink shared by every camera: its drop counter is the gateway's.
+        let frame_sink = FrameSink::new(frame_tx);
+        let vision_stats = Arc::new(crate::vision::Stats::new(frame_sink.dropped_counter()));
         let handle = EngineHandle::new(in_tx);
         let controller = Controller::new(handle.clone());
 
@@ -106,7 +111,7 @@ impl Gateway {
                 events: EventSink::new(dev.id.clone(), ev_tx.clone()),
                 commands: cmd_rx,
                 frames: if dev.driver.name() == "camera" {
-                    FrameSink::new(frame_tx.clone())
+                    frame_sink.clone()
                 } else {
                     FrameSink::none()
                 },
@@ -116,7 +121,7 @@ impl Gateway {
             };
             tasks.spawn(dev.driver.build(ctx)?);
         }
-        drop(frame_tx);
+        drop(frame_sink);
 
         let engine_task = tokio::spawn(crate::engine::run::run(
             engine,
@@ -154,6 +159,7 @@ impl Gateway {
                         controller: controller.clone(),
                         uplink: uplink.clone(),
                         db: db.clone(),
+                        vision: vision_stats.clone(),
                     },
                     shutdown.child_token(),
                 )?);
@@ -182,6 +188,7 @@ impl Gateway {
             events: ev_tx,
             db,
             vision: None,
+            vision_stats,
             shutdown,
             tasks,
             engine_task: Some(engine_task),
@@ -240,10 +247,14 @@ impl Gateway {
 
 /// Opens the store, waiting up to 10 s while another holder lets go of its lock
 /// (a previous run still exiting, or still dropping its last handles).
-async fn open_store(path: &std::path::Path) -> Result<sled::Db, StartError> {
+async fn open_store(path: &std::path::Path, cache_mb: u64) -> Result<sled::Db, StartError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_mb.max(1) * 1024 * 1024)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e))
                 if e.kind() == std::io::ErrorKind::WouldBlock

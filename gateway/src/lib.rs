@@ -11,6 +11,7 @@
 //! - [`console`]: the guards' web console (HTTP, live alarms over SSE).
 //! - [`vision`]: face matching on camera frames, face enrollment.
 //! - [`daemon`]: wires it all for `gatewayd run` and `gatewayd demo`.
+//! - [`memory`]: allocator settings for a small box.
 
 pub mod bench;
 pub mod broker;
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod journal;
+pub mod memory;
 pub mod shutdown;
 pub mod uplink;
 pub mod vision;

@@ -71,6 +71,7 @@ fn init_logging() {
 }
 
 fn main() -> Result<()> {
+    gateway::memory::tune_allocator();
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { config } => check(&config),

@@ -864,6 +864,8 @@ async fn alarms_are_acknowledged_and_doors_opened_in_the_users_name() {
         "gatewayd_engine_up 1",
         "gatewayd_console_sessions 1",
         "gatewayd_console_writes_total 3",
+        "gatewayd_vision_frames_total 0",
+        "gatewayd_face_templates 0",
     ] {
         assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
     }

@@ -121,6 +121,13 @@ async fn enroll_from_one_photo_match_another_refuse_a_stranger() {
         other => panic!("{other:?}"),
     }
     let vision = gw.vision.clone().expect("[faces] starts the vision");
+    // The gallery's size is on /metrics (gatewayd_face_templates).
+    assert_eq!(
+        gw.vision_stats
+            .templates
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     let embed = |name: &str| {
         let bytes = std::fs::read(testdata(name)).unwrap();
         vision

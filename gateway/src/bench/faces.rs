@@ -1,7 +1,9 @@
 //! Face pipeline speed: detect + align + embed on one 640x480 frame, against
 //! the same models run by OpenCV's DNN module from Python (cv2.dnn YuNet with
-//! the same decoding, cv2.FaceRecognizerSF), measured in the same run, one
-//! thread each. Goal: at most half the reference's time.
+//! the same decoding and input size, cv2.FaceRecognizerSF), measured in the
+//! same run, one thread each, each side as the best of `ROUNDS` rounds (the
+//! round least disturbed by other work on a shared machine). Goal: at most
+//! half the reference's time.
 
 use anyhow::{bail, Context, Result};
 use models::face::{DetectOptions, FacePipeline, QualityOptions};
@@ -11,6 +13,9 @@ use models::opencv::{imgcodecs, imgproc};
 use models::RuntimeOptions;
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// Rounds of `iterations` frames per side; the best round's mean counts.
+const ROUNDS: usize = 5;
 
 /// obama2.jpg (face_recognition's test image) letterboxed into 640x480, as a
 /// door camera would deliver a person standing in front of it.
@@ -60,24 +65,30 @@ pub fn run(iterations: usize, python: Option<PathBuf>) -> Result<()> {
             .and_then(|a| a.embedding.clone())
             .context("no usable face in the bench frame")?;
     }
-    let t = Instant::now();
-    let (mut detect_s, mut rest_s) = (0f64, 0f64);
-    for _ in 0..iterations {
-        let t0 = Instant::now();
-        let faces = pipeline.detect(&frame)?;
-        let t1 = Instant::now();
-        let a = pipeline.analyze(&frame, faces[0].clone(), false)?;
-        rest_s += t1.elapsed().as_secs_f64();
-        detect_s += (t1 - t0).as_secs_f64();
-        if a.embedding.is_none() {
-            bail!("face not usable");
+    let n = iterations.max(1) as f64;
+    let (mut ours, mut detect_ms, mut rest_ms) = (f64::INFINITY, 0f64, 0f64);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let (mut detect_s, mut rest_s) = (0f64, 0f64);
+        for _ in 0..iterations {
+            let t0 = Instant::now();
+            let faces = pipeline.detect(&frame)?;
+            let t1 = Instant::now();
+            let face = faces.first().context("no face in the bench frame")?;
+            let a = pipeline.analyze(&frame, face.clone(), false)?;
+            rest_s += t1.elapsed().as_secs_f64();
+            detect_s += (t1 - t0).as_secs_f64();
+            if a.embedding.is_none() {
+                bail!("face not usable");
+            }
+        }
+        let ms = t.elapsed().as_secs_f64() * 1000.0 / n;
+        if ms < ours {
+            (ours, detect_ms, rest_ms) = (ms, detect_s * 1000.0 / n, rest_s * 1000.0 / n);
         }
     }
-    let ours = t.elapsed().as_secs_f64() * 1000.0 / iterations as f64;
     println!(
-        "gatewayd (ONNX Runtime, float32 models): {ours:.1} ms per frame (detect {:.1} ms, align + gates + embed {:.1} ms)",
-        detect_s * 1000.0 / iterations as f64,
-        rest_s * 1000.0 / iterations as f64
+        "gatewayd (ONNX Runtime, float32 models): {ours:.1} ms per frame (detect {detect_ms:.1} ms, align + gates + embed {rest_ms:.1} ms); best of {ROUNDS} rounds of {iterations}"
     );
     let py = super::uplink::python(python);
     let out = std::process::Command::new(&py)
@@ -85,6 +96,7 @@ pub fn run(iterations: usize, python: Option<PathBuf>) -> Result<()> {
         .arg(&png)
         .arg(models::runtime::default_models_dir())
         .arg(iterations.to_string())
+        .arg(ROUNDS.to_string())
         .output()
         .with_context(|| format!("running {} models/bench_reference.py", py.display()))?;
     if !out.status.success() {

@@ -64,6 +64,14 @@ pub struct GatewaySection {
     /// The estate's local time offset, for schedules (China: +08:00).
     #[serde(default = "default_offset", deserialize_with = "de_offset")]
     pub utc_offset: FixedOffset,
+    /// MB of the store's page cache (sled's default of 1 GB would fill an edge
+    /// box's memory with journal pages over time).
+    #[serde(default = "default_store_cache_mb")]
+    pub store_cache_mb: u64,
+}
+
+fn default_store_cache_mb() -> u64 {
+    16
 }
 
 fn default_offset() -> FixedOffset {

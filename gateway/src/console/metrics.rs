@@ -225,6 +225,25 @@ pub async fn render(st: &AppState) -> String {
         "Open live feeds (/api/live).",
         m.live_clients() as f64,
     );
+    let v = &st.vision;
+    o.one(
+        "gatewayd_vision_frames_total",
+        "counter",
+        "Camera frames the face/plate matcher processed.",
+        v.frames.load(Ordering::Relaxed) as f64,
+    );
+    o.one(
+        "gatewayd_vision_frames_dropped_total",
+        "counter",
+        "Camera frames dropped because the matcher was busy (by design: only the newest frames matter).",
+        v.dropped.load(Ordering::Relaxed) as f64,
+    );
+    o.one(
+        "gatewayd_face_templates",
+        "gauge",
+        "Face templates in the gallery.",
+        v.templates.load(Ordering::Relaxed) as f64,
+    );
     o.one(
         "gatewayd_console_writes_total",
         "counter",

@@ -77,6 +77,8 @@ pub struct Deps {
     pub controller: Controller,
     pub uplink: Option<UplinkState>,
     pub db: sled::Db,
+    /// Figures of the face matcher (zero without cameras).
+    pub vision: Arc<crate::vision::Stats>,
 }
 
 /// Everything handlers share.
@@ -87,6 +89,7 @@ pub struct Shared {
     pub engine: EngineHandle,
     pub controller: Controller,
     pub uplink: Option<UplinkState>,
+    pub vision: Arc<crate::vision::Stats>,
     pub users: Users,
     pub sessions: Sessions,
     pub limiter: LoginLimiter,
@@ -126,6 +129,7 @@ impl AppState {
             engine: deps.engine,
             controller: deps.controller,
             uplink: deps.uplink,
+            vision: deps.vision,
             shutdown,
             secure,
         })))

@@ -104,6 +104,7 @@ impl FaceEnroller for Enroller {
             for t in &faces.templates {
                 g.insert(person.as_str(), t);
             }
+            self.vision.stats.set_templates(g.len());
             Ok(if self.vision.store.is_some() {
                 count
             } else {
@@ -122,8 +123,11 @@ impl FaceEnroller for Enroller {
             self.vision
                 .gallery
                 .write()
-                .map_err(|_| internal("gallery lock poisoned".into()))?
-                .remove(person.as_str());
+                .map_err(|_| internal("gallery lock poisoned".into()))
+                .map(|mut g| {
+                    g.remove(person.as_str());
+                    self.vision.stats.set_templates(g.len());
+                })?;
             Ok(())
         })
     }

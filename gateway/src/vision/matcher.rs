@@ -59,6 +59,7 @@ impl Matcher {
     pub fn process(&mut self, vision: &Vision, frame: &Frame) -> Vec<DeviceEvent> {
         self.frames_seen += 1;
         vision
+            .stats
             .frames
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mat = match models::image::mat_from_bgr(frame.width, frame.height, &frame.bgr) {
@@ -93,6 +94,10 @@ impl Matcher {
                 .map(|e| vision.identify(e))
                 .unwrap_or_default();
             let usable = a.issue.is_none();
+            // Only a face that may be decided needs its frame kept for the
+            // snapshot: a face too small to decide never is, and a crowd of
+            // distant faces would otherwise pin a frame per face.
+            let decidable = a.issue != Some(models::face::QualityIssue::TooSmall);
             let score = a.face.score;
             let i = tracker.observe(
                 Observation {
@@ -105,10 +110,11 @@ impl Matcher {
             );
             let track = &mut tracker.tracks[i];
             let key = (frame.device.clone(), track.id);
-            let better = self
-                .frames
-                .get(&key)
-                .is_none_or(|(s, _)| usable && score > *s);
+            let better = decidable
+                && self
+                    .frames
+                    .get(&key)
+                    .is_none_or(|(s, _)| usable && score > *s);
             if better {
                 self.frames.insert(key.clone(), (score, mat.clone()));
             }
@@ -168,6 +174,7 @@ impl Matcher {
             return Vec::new();
         };
         vision
+            .stats
             .frames
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = frame.captured_at;

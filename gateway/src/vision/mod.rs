@@ -17,6 +17,7 @@ pub mod track;
 use bytes::Bytes;
 use drivers::PersonId;
 use futures::future::BoxFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use models::face::{DetectOptions, FacePipeline, QualityOptions};
@@ -63,6 +64,30 @@ pub enum VisionError {
     Store(#[from] store::StoreError),
 }
 
+/// The vision's figures, for `/metrics` and the benches.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Camera frames the matcher has processed.
+    pub frames: AtomicU64,
+    /// Camera frames dropped because the matcher was busy (shared with the cameras' sink).
+    pub dropped: Arc<AtomicU64>,
+    /// Face templates in the gallery.
+    pub templates: AtomicU64,
+}
+
+impl Stats {
+    pub fn new(dropped: Arc<AtomicU64>) -> Self {
+        Self {
+            dropped,
+            ..Self::default()
+        }
+    }
+
+    pub fn set_templates(&self, n: usize) {
+        self.templates.store(n as u64, Ordering::Relaxed);
+    }
+}
+
 /// The face pipeline, the gallery and its store: one per gateway, shared by
 /// the matcher task and enrollment.
 pub struct Vision {
@@ -70,8 +95,8 @@ pub struct Vision {
     pub pipeline: FacePipeline,
     pub gallery: RwLock<Gallery>,
     store: Option<store::FaceStore>,
-    /// Camera frames the matcher has processed.
-    pub frames: std::sync::atomic::AtomicU64,
+    /// Frames processed, frames dropped, templates (also on /metrics).
+    pub stats: Arc<Stats>,
     /// The plate reader, when `[plates]` names cameras.
     pub plates: Option<(models::plate::PlateReader, crate::config::PlatesSection)>,
 }
@@ -85,7 +110,7 @@ pub fn runtime_options(config: &Config, cfg: &FacesSection) -> RuntimeOptions {
             .map(|d| config.resolve(d))
             .unwrap_or_else(models::runtime::default_models_dir),
         threads: cfg.threads,
-        arena: true,
+        ..RuntimeOptions::default()
     }
 }
 
@@ -95,6 +120,7 @@ impl Vision {
         rt: &RuntimeOptions,
         cfg: &FacesSection,
         db: Option<&sled::Db>,
+        stats: Arc<Stats>,
     ) -> Result<Vision, VisionError> {
         let pipeline = FacePipeline::load(
             rt,
@@ -119,13 +145,14 @@ impl Vision {
         let store = match db {
             Some(db) => {
                 let s = store::FaceStore::open(db)?;
-                let all = s.load()?;
-                gallery.extend(all.iter().map(|(p, e)| (p.as_str(), e.as_slice())));
+                // One pass over the store (sled's len() would be a second one).
+                gallery.bulk(|g| s.for_each(|p, e| g.insert(p, e)))?;
                 Some(s)
             }
             None => None,
         };
         models::runtime::release_freed_memory();
+        stats.set_templates(gallery.len());
         tracing::info!(
             templates = gallery.len(),
             persons = gallery.persons(),
@@ -136,7 +163,7 @@ impl Vision {
             pipeline,
             gallery: RwLock::new(gallery),
             store,
-            frames: std::sync::atomic::AtomicU64::new(0),
+            stats,
             plates: None,
         })
     }
@@ -159,7 +186,7 @@ pub fn start(gw: &mut crate::daemon::Gateway) -> Result<Option<Arc<Vision>>, Vis
     }
     let cfg = gw.config.faces.clone().unwrap_or_default();
     let rt = runtime_options(&gw.config, &cfg);
-    let mut vision = Vision::load(&rt, &cfg, Some(&gw.db))?;
+    let mut vision = Vision::load(&rt, &cfg, Some(&gw.db), gw.vision_stats.clone())?;
     if let Some(p) = &gw.config.plates {
         vision.plates = Some((models::plate::PlateReader::load(&rt)?, p.clone()));
         models::runtime::release_freed_memory();

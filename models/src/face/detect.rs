@@ -1,6 +1,9 @@
-//! YuNet face detection: the frame is scaled into the model's 640x640 input
-//! (aspect kept, padded right/bottom), and the strided outputs decoded here —
-//! OpenCV 4.6's own FaceDetectorYN cannot read the 2023 model.
+//! YuNet face detection: the frame is scaled to fit 640x640 (aspect kept) and
+//! fed at that size, padded right/bottom only up to a multiple of 32 (the
+//! fetch step made the model's input size symbolic: a 640x480 frame costs a
+//! quarter less than the 640x640 the model was exported with). The strided
+//! outputs are decoded here — OpenCV 4.6's own FaceDetectorYN cannot read the
+//! 2023 model.
 //!
 //! Per stride s in 8, 16, 32 the model gives, for each cell (row r, column c):
 //! `cls` and `obj` (already sigmoid), `bbox` (dx, dy, log w, log h in strides)
@@ -17,8 +20,10 @@ use super::{Face, Point};
 use crate::runtime::{self, RuntimeOptions};
 use crate::ModelError;
 
-/// The model's fixed input side.
+/// The longest side a frame is scaled to (the model's training size).
 pub const INPUT: i32 = 640;
+/// The input's sides must be multiples of the coarsest stride.
+const ALIGN: i32 = 32;
 const STRIDES: [usize; 3] = [8, 16, 32];
 
 /// Detection settings.
@@ -54,7 +59,7 @@ impl Detector {
     pub fn load(rt: &RuntimeOptions, options: DetectOptions) -> Result<Self, ModelError> {
         let session = runtime::session(rt, Self::FILE)?;
         Ok(Self {
-            session: Mutex::new((session, vec![0f32; 3 * (INPUT * INPUT) as usize])),
+            session: Mutex::new((session, Vec::with_capacity(3 * (INPUT * INPUT) as usize))),
             options,
         })
     }
@@ -91,9 +96,11 @@ impl Detector {
             .lock()
             .map_err(|_| ModelError::Runtime("detector lock poisoned".into()))?;
         let (session, input) = &mut *guard;
-        fill_chw(src, input)?;
+        let up = |v: i32| ((v + ALIGN - 1) / ALIGN * ALIGN) as usize;
+        let (iw, ih) = (up(sw), up(sh));
+        fill_chw(src, input, iw, ih)?;
         let outputs = session.run(ort::inputs![
-            "input" => TensorRef::from_array_view(([1usize, 3, INPUT as usize, INPUT as usize], &input[..]))?
+            "input" => TensorRef::from_array_view(([1usize, 3, ih, iw], &input[..]))?
         ])?;
         let mut faces = Vec::new();
         for stride in STRIDES {
@@ -109,6 +116,7 @@ impl Detector {
             let kps = get(format!("kps_{stride}"))?;
             decode_stride(
                 stride,
+                iw / stride,
                 cls,
                 obj,
                 bbox,
@@ -135,14 +143,16 @@ impl Detector {
     }
 }
 
-/// Writes a BGR image (at most 640x640) into the CHW float input, zero-padded.
-fn fill_chw(src: &Mat, input: &mut [f32]) -> Result<(), ModelError> {
-    let plane = (INPUT * INPUT) as usize;
-    input.fill(0.0);
-    let (w, h) = (src.cols() as usize, src.rows() as usize);
+/// Writes a BGR image (at most `iw` x `ih`) into the CHW float input of that
+/// size, zero-padded right and bottom.
+fn fill_chw(src: &Mat, input: &mut Vec<f32>, iw: usize, ih: usize) -> Result<(), ModelError> {
+    let plane = iw * ih;
+    input.clear();
+    input.resize(3 * plane, 0.0);
+    let (w, h) = ((src.cols() as usize).min(iw), (src.rows() as usize).min(ih));
     for y in 0..h {
         let row = src.at_row::<Vec3b>(y as i32)?;
-        let base = y * INPUT as usize;
+        let base = y * iw;
         for (x, px) in row.iter().enumerate().take(w) {
             input[base + x] = px[0] as f32;
             input[plane + base + x] = px[1] as f32;
@@ -152,8 +162,11 @@ fn fill_chw(src: &Mat, input: &mut [f32]) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Decodes one stride's outputs; `cols` is the input width / stride.
+#[allow(clippy::too_many_arguments)]
 fn decode_stride(
     stride: usize,
+    cols: usize,
     cls: &[f32],
     obj: &[f32],
     bbox: &[f32],
@@ -161,7 +174,7 @@ fn decode_stride(
     threshold: f32,
     out: &mut Vec<Face>,
 ) {
-    let cols = INPUT as usize / stride;
+    let cols = cols.max(1);
     let n = cls
         .len()
         .min(obj.len())
@@ -267,7 +280,7 @@ mod tests {
         obj[i] = 1.0;
         bbox[i * 4..i * 4 + 4].copy_from_slice(&[0.5, 0.5, 2f32.ln(), 2f32.ln()]);
         let mut out = Vec::new();
-        decode_stride(32, &cls, &obj, &bbox, &kps, 0.5, &mut out);
+        decode_stride(32, cols, &cls, &obj, &bbox, &kps, 0.5, &mut out);
         assert_eq!(out.len(), 1);
         let f = &out[0];
         assert!((f.score - 0.9).abs() < 1e-6);

@@ -1,4 +1,5 @@
-//! The 1:N gallery: every enrolled face template in memory, searched for the
+//! The 1:N gallery: every enrolled face template in memory (half precision:
+//! 256 bytes a template, similarities within ~1e-3 of f32), searched for the
 //! best-matching persons. Up to `exact_max` templates every one is compared
 //! (SIMD dot products); above it a binary sketch index (see [`sketch`]) picks
 //! a few thousand candidates by popcount and only those are compared exactly.
@@ -7,6 +8,7 @@
 pub mod simd;
 pub mod sketch;
 
+use half::f16;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -44,8 +46,8 @@ pub struct Gallery {
     names: Vec<Arc<str>>,
     ids: HashMap<Arc<str>, u32>,
     counts: HashMap<u32, u32>,
-    /// Templates, row-major, and their owners.
-    data: Vec<f32>,
+    /// Templates, row-major, half precision, and their owners.
+    data: Vec<f16>,
     owner: Vec<u32>,
     /// Sketches of the templates; empty while the scan is exact.
     codes: Vec<sketch::Sketch>,
@@ -114,12 +116,16 @@ impl Gallery {
     pub fn insert(&mut self, person: &str, embedding: &[f32]) {
         debug_assert_eq!(embedding.len(), self.dim);
         let id = self.person_id(person);
-        self.data.extend_from_slice(&embedding[..self.dim]);
+        self.data
+            .extend(embedding[..self.dim].iter().map(|x| f16::from_f32(*x)));
         self.owner.push(id);
         *self.counts.entry(id).or_default() += 1;
         if self.is_indexed() {
+            // The sketch of the stored (rounded) row, as `reindex` computes it.
+            let start = self.data.len() - self.dim;
+            let row: Vec<f32> = self.data[start..].iter().map(|x| x.to_f32()).collect();
             let mut scratch = Vec::new();
-            let code = sketch::sketch(&self.planes, self.dim, embedding, &mut scratch);
+            let code = sketch::sketch(&self.planes, self.dim, &row, &mut scratch);
             self.codes.push(code);
         }
         self.maybe_reindex();
@@ -127,13 +133,34 @@ impl Gallery {
 
     /// Adds many templates, indexing once at the end (loading from disk).
     pub fn extend<'a>(&mut self, items: impl IntoIterator<Item = (&'a str, &'a [f32])>) {
+        let items = items.into_iter();
+        self.reserve(items.size_hint().0);
+        self.bulk(|g| {
+            for (p, e) in items {
+                g.insert(p, e);
+            }
+        });
+    }
+
+    /// Runs `f`, which may insert many templates, and indexes once at the end
+    /// rather than at each crossing of `exact_max`; the buffers are trimmed to
+    /// size afterwards (a gallery is loaded once and then lives for long).
+    pub fn bulk<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
         let saved = self.options.exact_max;
         self.options.exact_max = usize::MAX;
-        for (p, e) in items {
-            self.insert(p, e);
-        }
+        let r = f(self);
         self.options.exact_max = saved;
         self.maybe_reindex();
+        self.data.shrink_to_fit();
+        self.owner.shrink_to_fit();
+        self.codes.shrink_to_fit();
+        r
+    }
+
+    /// Makes room for `n` more templates.
+    pub fn reserve(&mut self, n: usize) {
+        self.data.reserve_exact(n * self.dim);
+        self.owner.reserve_exact(n);
     }
 
     /// Forgets every template of a person; returns how many there were.
@@ -178,11 +205,16 @@ impl Gallery {
     /// (Re)computes every sketch.
     pub fn reindex(&mut self) {
         self.planes = sketch::projections(self.dim);
-        let mut scratch = Vec::new();
+        let (mut scratch, mut row32) = (Vec::new(), vec![0f32; self.dim]);
         self.codes = self
             .data
             .chunks_exact(self.dim)
-            .map(|row| sketch::sketch(&self.planes, self.dim, row, &mut scratch))
+            .map(|row| {
+                for (d, s) in row32.iter_mut().zip(row) {
+                    *d = s.to_f32();
+                }
+                sketch::sketch(&self.planes, self.dim, &row32, &mut scratch)
+            })
             .collect();
     }
 
@@ -202,7 +234,7 @@ impl Gallery {
         let k = k.max(1);
         let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
         for i in cands {
-            let s = simd::dot(query, &self.data[i * self.dim..(i + 1) * self.dim]);
+            let s = simd::dot_f16(query, &self.data[i * self.dim..(i + 1) * self.dim]);
             if top.len() < k || s > top[top.len() - 1].0 {
                 push_top(&mut top, k, s, self.owner[i]);
             }
@@ -217,7 +249,7 @@ impl Gallery {
         let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
         let mut scores = Vec::with_capacity(BLOCK);
         for (b, block) in self.data.chunks(BLOCK * self.dim).enumerate() {
-            simd::dots(query, block, self.dim, &mut scores);
+            simd::dots_f16(query, block, self.dim, &mut scores);
             for (i, &s) in scores.iter().enumerate() {
                 if top.len() == k && s <= top[k - 1].0 {
                     continue;
@@ -273,7 +305,7 @@ mod tests {
         assert_eq!(g.count("p7"), 2);
         let hits = g.search(&unit(7, 16), 3);
         assert_eq!(&*hits[0].person, "p7");
-        assert!((hits[0].similarity - 1.0).abs() < 1e-5);
+        assert!((hits[0].similarity - 1.0).abs() < 2e-3);
         assert_eq!(hits.len(), 3);
         assert_ne!(hits[1].person, hits[0].person);
         assert_eq!(g.remove("p7"), 2);

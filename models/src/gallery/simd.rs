@@ -1,6 +1,11 @@
 //! Dot products for the gallery scan. The same portable code is compiled twice:
 //! plainly, and for AVX2+FMA picked at run time on CPUs that have them (every
 //! x86 edge box of the last decade), which is what makes the exact scan fast.
+//! Gallery rows are half precision (`dot_f16`, `dots_f16`): on x86 they are
+//! widened eight at a time by F16C inside the same loop, so the scan reads
+//! half the memory.
+
+use half::f16;
 
 /// The dot product of two equally long slices (extra elements are ignored).
 #[inline]
@@ -30,6 +35,86 @@ pub fn dots(query: &[f32], rows: &[f32], dim: usize, out: &mut Vec<f32>) {
         }
     }
     dots_portable(query, rows, dim, out)
+}
+
+/// The dot product of an f32 query with a half-precision row.
+#[inline]
+pub fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if f16c() {
+            // SAFETY: the CPU has AVX2, FMA and F16C (checked just above).
+            return unsafe { dot_f16_avx2(a, b) };
+        }
+    }
+    dot_f16_portable(a, b)
+}
+
+/// Dot products of `query` with each `dim`-long half-precision row of `rows`.
+pub fn dots_f16(query: &[f32], rows: &[f16], dim: usize, out: &mut Vec<f32>) {
+    out.clear();
+    if dim == 0 {
+        return;
+    }
+    let n = rows.len() / dim;
+    out.reserve(n);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if f16c() {
+            for i in 0..n {
+                // SAFETY: as in `dot_f16`.
+                out.push(unsafe { dot_f16_avx2(query, &rows[i * dim..(i + 1) * dim]) });
+            }
+            return;
+        }
+    }
+    for i in 0..n {
+        out.push(dot_f16_portable(query, &rows[i * dim..(i + 1) * dim]));
+    }
+}
+
+fn dot_f16_portable(a: &[f32], b: &[f16]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y.to_f32()).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_f16_avx2(a: &[f32], b: &[f16]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let chunks = n / 16;
+    let (pa, pb) = (a.as_ptr(), b.as_ptr() as *const u16);
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    for i in 0..chunks {
+        let o = i * 16;
+        // SAFETY: o + 16 <= n, within both slices; unaligned loads.
+        let (h0, h1) = unsafe {
+            (
+                _mm_loadu_si128(pb.add(o) as *const __m128i),
+                _mm_loadu_si128(pb.add(o + 8) as *const __m128i),
+            )
+        };
+        let (q0, q1) = unsafe { (_mm256_loadu_ps(pa.add(o)), _mm256_loadu_ps(pa.add(o + 8))) };
+        acc0 = _mm256_fmadd_ps(q0, _mm256_cvtph_ps(h0), acc0);
+        acc1 = _mm256_fmadd_ps(q1, _mm256_cvtph_ps(h1), acc1);
+    }
+    let acc = _mm256_add_ps(acc0, acc1);
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    let mut s: f32 = lanes.iter().sum();
+    for i in chunks * 16..n {
+        s += a[i] * b[i].to_f32();
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+fn f16c() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| avx2() && is_x86_feature_detected!("f16c"))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -103,5 +188,21 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert!((out[1] - dot(&a[..128], &a[..128])).abs() < 1e-4);
+    }
+
+    #[test]
+    fn half_rows_match_the_plain_sum() {
+        let a: Vec<f32> = (0..131).map(|i| (i as f32 * 0.37).sin() * 0.1).collect();
+        let b: Vec<f32> = (0..131).map(|i| (i as f32 * 0.11).cos() * 0.1).collect();
+        let bh: Vec<f16> = b.iter().map(|x| f16::from_f32(*x)).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        // Half precision keeps ~3 decimal digits of each element.
+        assert!((dot_f16(&a, &bh) - plain).abs() < 1e-3);
+        assert!((dot_f16(&a, &bh) - dot_f16_portable(&a, &bh)).abs() < 1e-5);
+        let rows: Vec<f16> = [&bh[..128], &bh[..128]].concat();
+        let mut out = Vec::new();
+        dots_f16(&a[..128], &rows, 128, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!((out[0] - dot_f16_portable(&a[..128], &bh[..128])).abs() < 1e-5);
     }
 }
