@@ -17,8 +17,10 @@ struct Embedded {
     gated: bool,
 }
 
-/// Embeds photos on two threads (one pipeline each); the face nearest the
-/// centre is taken (LFW photos are centred on their subject).
+/// Embeds photos on two threads (one pipeline each) as the gateway does
+/// (landmarks refined, see `Detector::refine`); the face nearest the centre is
+/// taken (LFW photos are centred on their subject; a bystander is sometimes
+/// larger).
 fn embed_all(files: &[PathBuf]) -> Result<Vec<Embedded>> {
     let workers = 2;
     let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(workers).max(1)).collect();

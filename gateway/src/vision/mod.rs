@@ -126,6 +126,7 @@ impl Vision {
             rt,
             DetectOptions {
                 score_threshold: cfg.detect_score,
+                min_face_px: cfg.min_face_px,
                 ..DetectOptions::default()
             },
             QualityOptions {

@@ -65,9 +65,30 @@ pub fn similarity(src: &[Point; 5], dst: &[Point; 5]) -> [f64; 6] {
     [a, -b, tx, b, a, ty]
 }
 
-/// Warps the face into the 112x112 template crop (BGR).
-pub fn align(image: &Mat, landmarks: &[Point; 5]) -> Result<Mat, ModelError> {
-    let m = similarity(landmarks, &TEMPLATE);
+/// The inverse of a similarity from [`similarity`] (`None` when degenerate).
+pub fn invert(m: &[f64; 6]) -> Option<[f64; 6]> {
+    let (a, b) = (m[0], m[3]);
+    let det = a * a + b * b;
+    if det <= f64::EPSILON {
+        return None;
+    }
+    let (ia, ib) = (a / det, -b / det);
+    let (tx, ty) = (m[2], m[5]);
+    Some([ia, -ib, -(ia * tx - ib * ty), ib, ia, -(ib * tx + ia * ty)])
+}
+
+/// Where a 2x3 transform puts a point.
+pub fn apply(m: &[f64; 6], p: Point) -> Point {
+    let (x, y) = (p.x as f64, p.y as f64);
+    Point {
+        x: (m[0] * x + m[1] * y + m[2]) as f32,
+        y: (m[3] * x + m[4] * y + m[5]) as f32,
+    }
+}
+
+/// Warps an image by a 2x3 transform into a `side` x `side` picture (bilinear,
+/// black outside the image).
+pub fn warp(image: &Mat, m: &[f64; 6], side: i32) -> Result<Mat, ModelError> {
     let mut affine = Mat::new_rows_cols_with_default(2, 3, CV_64F, Scalar::all(0.0))?;
     for (i, v) in m.iter().enumerate() {
         *affine.at_2d_mut::<f64>((i / 3) as i32, (i % 3) as i32)? = *v;
@@ -77,12 +98,17 @@ pub fn align(image: &Mat, landmarks: &[Point; 5]) -> Result<Mat, ModelError> {
         image,
         &mut out,
         &affine,
-        Size::new(SIDE, SIDE),
+        Size::new(side, side),
         imgproc::INTER_LINEAR,
         opencv::core::BORDER_CONSTANT,
         Scalar::all(0.0),
     )?;
     Ok(out)
+}
+
+/// Warps the face into the 112x112 template crop (BGR).
+pub fn align(image: &Mat, landmarks: &[Point; 5]) -> Result<Mat, ModelError> {
+    warp(image, &similarity(landmarks, &TEMPLATE), SIDE)
 }
 
 #[cfg(test)]
@@ -102,6 +128,12 @@ mod tests {
             let x = m[0] * p.x as f64 + m[1] * p.y as f64 + m[2];
             let y = m[3] * p.x as f64 + m[4] * p.y as f64 + m[5];
             assert!((x - t.x as f64).abs() < 1e-3 && (y - t.y as f64).abs() < 1e-3);
+        }
+        // And the inverse maps the template back onto the face.
+        let inv = invert(&m).expect("not degenerate");
+        for (p, t) in src.iter().zip(TEMPLATE.iter()) {
+            let q = apply(&inv, *t);
+            assert!((q.x - p.x).abs() < 1e-3 && (q.y - p.y).abs() < 1e-3);
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The face pipeline: detect (YuNet) → quality gates → align (ArcFace
-//! template) → embed (SFace). One [`FacePipeline`] per process: its sessions
-//! are created once and shared by the cameras and enrollment.
+//! The face pipeline: detect (YuNet) → refine the landmarks (a second, upright
+//! look) → quality gates → align (ArcFace template) → embed (SFace). One
+//! [`FacePipeline`] per process: its sessions are created once and shared by
+//! the cameras and enrollment.
 
 pub mod align;
 pub mod detect;
@@ -144,9 +145,17 @@ impl FacePipeline {
         self.detector.detect(image)
     }
 
-    /// Aligns and measures a face; embeds it when it passes the gates
-    /// (or always, with `force`, for tools that report the embedding anyway).
+    /// Refines the landmarks of a face large enough to be used (a second,
+    /// upright look: see [`Detector::refine`]; small background faces would
+    /// each cost a detector run for nothing), aligns and measures it, and
+    /// embeds it when it passes the gates (or always, with `force`, for tools
+    /// that report the embedding anyway).
     pub fn analyze(&self, image: &Mat, face: Face, force: bool) -> Result<Analyzed, ModelError> {
+        let face = if face.w.min(face.h) >= self.quality.min_face_px {
+            self.detector.refine(image, &face)?
+        } else {
+            face
+        };
         let aligned = align::align(image, &face.landmarks)?;
         let quality = quality::measure(&face, &aligned)?;
         let issue = quality.issue(&self.quality);
