@@ -67,6 +67,9 @@ pub struct BenchArgs {
     /// Gallery sizes for the search benchmark.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     pub gallery: Vec<usize>,
+    /// Face templates in the store of the memory benchmark's daemon.
+    #[arg(long, default_value_t = 100_000)]
+    pub rss_templates: usize,
 }
 
 impl BenchArgs {
@@ -94,7 +97,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             .unwrap_or(1)
     );
     if args.wants("rss") {
-        footprint::run(100_000, 20).await?;
+        footprint::run(args.rss_templates, 20).await?;
     }
     if args.wants("decisions") {
         decisions::run(args.persons)?;
