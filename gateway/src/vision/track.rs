@@ -4,6 +4,7 @@
 //! not one per frame. The liveness gate looks at the same frames.
 
 use chrono::{DateTime, Utc};
+use models::boxes::iou;
 use models::face::{align, Face, Point, QualityIssue};
 use models::Hit;
 use std::sync::Arc;
@@ -59,20 +60,6 @@ pub struct Tracker {
     next: u64,
 }
 
-fn overlap(a: &Face, b: &Face) -> f32 {
-    let x1 = a.x.max(b.x);
-    let y1 = a.y.max(b.y);
-    let x2 = (a.x + a.w).min(b.x + b.w);
-    let y2 = (a.y + a.h).min(b.y + b.h);
-    let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
-    let union = a.area() + b.area() - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
-}
-
 impl Tracker {
     /// Ends tracks unseen for `ttl_ms`.
     pub fn expire(&mut self, now: DateTime<Utc>, ttl_ms: i64) {
@@ -88,7 +75,7 @@ impl Tracker {
             .iter()
             .enumerate()
             .filter(|(_, t)| !taken.contains(&t.id))
-            .map(|(i, t)| (i, overlap(&t.last, &o.face)))
+            .map(|(i, t)| (i, iou(&t.last.bbox(), &o.face.bbox())))
             .filter(|(_, iou)| *iou > 0.2)
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| i);

@@ -26,6 +26,7 @@ use ort::value::TensorRef;
 use std::sync::Mutex;
 
 use super::{align, Face, Point};
+use crate::boxes;
 use crate::runtime::{self, RuntimeOptions};
 use crate::ModelError;
 
@@ -351,33 +352,9 @@ fn decode_stride(
     }
 }
 
-fn iou(a: &Face, b: &Face) -> f32 {
-    let x1 = a.x.max(b.x);
-    let y1 = a.y.max(b.y);
-    let x2 = (a.x + a.w).min(b.x + b.w);
-    let y2 = (a.y + a.h).min(b.y + b.h);
-    let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
-    let union = a.w * a.h + b.w * b.h - inter;
-    if union <= 0.0 {
-        0.0
-    } else {
-        inter / union
-    }
-}
-
-/// Greedy non-maximum suppression, best score first.
-pub fn nms(mut faces: Vec<Face>, iou_max: f32, top_k: usize) -> Vec<Face> {
-    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Face> = Vec::new();
-    for f in faces {
-        if kept.len() >= top_k {
-            break;
-        }
-        if kept.iter().all(|k| iou(k, &f) <= iou_max) {
-            kept.push(f);
-        }
-    }
-    kept
+/// Greedy non-maximum suppression of faces, best score first.
+pub fn nms(faces: Vec<Face>, iou_max: f32, top_k: usize) -> Vec<Face> {
+    boxes::nms(faces, iou_max, top_k, |f| f.score, Face::bbox)
 }
 
 #[cfg(test)]

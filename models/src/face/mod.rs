@@ -43,6 +43,11 @@ impl Face {
         self.w.max(0.0) * self.h.max(0.0)
     }
 
+    /// Left, top, right, bottom.
+    pub fn bbox(&self) -> crate::boxes::Bbox {
+        [self.x, self.y, self.x + self.w, self.y + self.h]
+    }
+
     pub fn center(&self) -> Point {
         Point {
             x: self.x + self.w / 2.0,

@@ -37,8 +37,8 @@ const VARIANCE: [f32; 2] = [0.1, 0.2];
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plate {
     pub score: f32,
-    /// x1, y1, x2, y2.
-    pub bbox: [f32; 4],
+    /// Left, top, right, bottom.
+    pub bbox: crate::boxes::Bbox,
     /// Top-left, top-right, bottom-right, bottom-left.
     pub corners: [(f32, f32); 4],
 }
@@ -242,31 +242,9 @@ fn convex(q: &[(f32, f32); 4]) -> bool {
     })
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union <= 0.0 {
-        0.0
-    } else {
-        inter / union
-    }
-}
-
 /// Greedy non-maximum suppression on the boxes, best score first.
-pub fn nms(mut plates: Vec<Plate>, iou_max: f32, top_k: usize) -> Vec<Plate> {
-    plates.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Plate> = Vec::new();
-    for p in plates {
-        if kept.len() >= top_k {
-            break;
-        }
-        if kept.iter().all(|k| iou(&k.bbox, &p.bbox) <= iou_max) {
-            kept.push(p);
-        }
-    }
-    kept
+pub fn nms(plates: Vec<Plate>, iou_max: f32, top_k: usize) -> Vec<Plate> {
+    crate::boxes::nms(plates, iou_max, top_k, |p| p.score, |p| p.bbox)
 }
 
 #[cfg(test)]
