@@ -1,7 +1,7 @@
 //! Images in and out: photo bytes decoded with clear errors, BGR frames
 //! wrapped as OpenCV matrices, JPEG snapshots encoded.
 
-use opencv::core::{Mat, MatTraitConst, Vector, CV_8UC3};
+use opencv::core::{Mat, MatTraitConst, Vec3b, Vector, CV_8UC3};
 use opencv::prelude::*;
 use opencv::{imgcodecs, imgproc};
 
@@ -151,6 +151,48 @@ pub fn encode_jpeg(
         return Err(ModelError::Input("JPEG encoding failed".into()));
     }
     Ok(out.to_vec())
+}
+
+/// Channel orders of a model's input planes, as indices into a BGR pixel.
+pub const BGR: [usize; 3] = [0, 1, 2];
+pub const RGB: [usize; 3] = [2, 1, 0];
+
+/// Writes a BGR image into the three planes of a CHW float input `iw` x `ih`
+/// (`out` holds 3 * iw * ih values), zero-padded right and bottom: plane `p`
+/// takes channel `order[p]` of each pixel, through `value(p, byte)` (each
+/// model's own scaling and mean).
+pub fn fill_chw(
+    src: &Mat,
+    out: &mut [f32],
+    (iw, ih): (usize, usize),
+    order: [usize; 3],
+    value: impl Fn(usize, u8) -> f32,
+) -> Result<(), ModelError> {
+    let plane = iw * ih;
+    if out.len() != 3 * plane {
+        return Err(ModelError::Input(format!(
+            "an input of {iw}x{ih} needs {} values, the buffer has {}",
+            3 * plane,
+            out.len()
+        )));
+    }
+    let (w, h) = (
+        (src.cols().max(0) as usize).min(iw),
+        (src.rows().max(0) as usize).min(ih),
+    );
+    if (w, h) != (iw, ih) {
+        out.fill(0.0);
+    }
+    for y in 0..h {
+        let row = src.at_row::<Vec3b>(y as i32)?;
+        let base = y * iw;
+        for (x, px) in row.iter().enumerate().take(w) {
+            for (p, c) in order.iter().enumerate() {
+                out[p * plane + base + x] = value(p, px[*c]);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Converts to one-channel grey.

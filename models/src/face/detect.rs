@@ -18,7 +18,7 @@
 //! `cls` and `obj` (already sigmoid), `bbox` (dx, dy, log w, log h in strides)
 //! and `kps` (5 landmarks, dx, dy in strides). Score = sqrt(cls * obj).
 
-use opencv::core::{Mat, Size, Vec3b};
+use opencv::core::{Mat, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 use ort::session::Session;
@@ -238,7 +238,7 @@ impl Detector {
             buffer.resize(n, 0.0);
         }
         let input = &mut buffer[..n];
-        fill_chw(src, input, iw, ih)?;
+        crate::image::fill_chw(src, input, (iw, ih), crate::image::BGR, |_, v| v as f32)?;
         let outputs = session.run(ort::inputs![
             "input" => TensorRef::from_array_view(([1usize, 3, ih, iw], &input[..]))?
         ])?;
@@ -280,27 +280,6 @@ fn landmark_shift(a: &[Point; 5], b: &[Point; 5]) -> f32 {
         .map(|(p, q)| ((p.x - q.x).powi(2) + (p.y - q.y).powi(2)).sqrt())
         .sum();
     sum / 5.0 / eyes.max(1e-3)
-}
-
-/// Writes a BGR image (at most `iw` x `ih`) into the CHW float input of that
-/// size, zero-padded right and bottom.
-fn fill_chw(src: &Mat, input: &mut [f32], iw: usize, ih: usize) -> Result<(), ModelError> {
-    let plane = iw * ih;
-    input.fill(0.0);
-    let (w, h) = (
-        (src.cols().max(0) as usize).min(iw),
-        (src.rows().max(0) as usize).min(ih),
-    );
-    for y in 0..h {
-        let row = src.at_row::<Vec3b>(y as i32)?;
-        let base = y * iw;
-        for (x, px) in row.iter().enumerate().take(w) {
-            input[base + x] = px[0] as f32;
-            input[plane + base + x] = px[1] as f32;
-            input[2 * plane + base + x] = px[2] as f32;
-        }
-    }
-    Ok(())
 }
 
 /// Decodes one stride's outputs; `cols` is the input width / stride.

@@ -1,7 +1,7 @@
 //! SFace embedding of an aligned 112x112 face: RGB 0..255 in, 128 floats out,
 //! L2-normalised so that a dot product is the cosine similarity.
 
-use opencv::core::{Mat, Vec3b};
+use opencv::core::Mat;
 use opencv::prelude::*;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -45,17 +45,11 @@ impl Embedder {
             .lock()
             .map_err(|_| ModelError::Runtime("embedder lock poisoned".into()))?;
         let (session, input) = &mut *guard;
-        let plane = (SIDE * SIDE) as usize;
-        for y in 0..SIDE as usize {
-            let row = aligned.at_row::<Vec3b>(y as i32)?;
-            for (x, px) in row.iter().enumerate() {
-                let i = y * SIDE as usize + x;
-                // BGR in the crop, RGB for the model.
-                input[i] = px[2] as f32;
-                input[plane + i] = px[1] as f32;
-                input[2 * plane + i] = px[0] as f32;
-            }
-        }
+        let side = SIDE as usize;
+        // BGR in the crop, RGB for the model.
+        crate::image::fill_chw(aligned, input, (side, side), crate::image::RGB, |_, v| {
+            v as f32
+        })?;
         let outputs = session.run(ort::inputs![
             "data" => TensorRef::from_array_view(([1usize, 3, SIDE as usize, SIDE as usize], &input[..]))?
         ])?;

@@ -3,7 +3,7 @@
 //! 0.3 become rotated boxes, kept when their mean probability is high, grown
 //! (DB's "unclip") and cut out level by a perspective warp.
 
-use opencv::core::{Mat, Point, Point2f, Scalar, Size, Vec3b, Vector, CV_32F, CV_8U};
+use opencv::core::{Mat, Point, Point2f, Scalar, Size, Vector, CV_32F, CV_8U};
 use opencv::imgproc;
 use opencv::prelude::*;
 use ort::session::Session;
@@ -57,14 +57,9 @@ impl TextDetector {
         let (wu, hu) = (w as usize, h as usize);
         let plane = wu * hu;
         let mut input = vec![0f32; 3 * plane];
-        for y in 0..hu {
-            let row = resized.at_row::<Vec3b>(y as i32)?;
-            for (x, px) in row.iter().enumerate() {
-                for c in 0..3 {
-                    input[c * plane + y * wu + x] = (px[c] as f32 / 255.0 - MEAN[c]) / STD[c];
-                }
-            }
-        }
+        crate::image::fill_chw(&resized, &mut input, (wu, hu), crate::image::BGR, |c, v| {
+            (v as f32 / 255.0 - MEAN[c]) / STD[c]
+        })?;
         let prob = {
             let mut session = self
                 .session

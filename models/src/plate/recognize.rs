@@ -1,7 +1,7 @@
 //! CTC text recognition of a cropped line: resize to the model's height
 //! (width follows the aspect), scale to -1..1, greedy CTC decoding.
 
-use opencv::core::{Mat, Size, Vec3b};
+use opencv::core::{Mat, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 use ort::session::Session;
@@ -76,14 +76,9 @@ impl Recognizer {
         let (h, w) = (self.height as usize, w as usize);
         let plane = h * w;
         let mut input = vec![0f32; 3 * plane];
-        for y in 0..h {
-            let row = resized.at_row::<Vec3b>(y as i32)?;
-            for (x, px) in row.iter().enumerate() {
-                for c in 0..3 {
-                    input[c * plane + y * w + x] = (px[c] as f32 / 255.0 - 0.5) / 0.5;
-                }
-            }
-        }
+        crate::image::fill_chw(&resized, &mut input, (w, h), crate::image::BGR, |_, v| {
+            (v as f32 / 255.0 - 0.5) / 0.5
+        })?;
         let mut session = self
             .session
             .lock()
