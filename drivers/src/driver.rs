@@ -224,10 +224,6 @@ impl FrameSink {
         sent
     }
 
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
     /// The drop counter alone (shared by the sink's clones), for figures that
     /// must not keep the frame channel open.
     pub fn dropped_counter(&self) -> Arc<AtomicU64> {

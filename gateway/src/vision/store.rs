@@ -74,13 +74,6 @@ impl FaceStore {
         Ok(n)
     }
 
-    /// Every template: (person, embedding).
-    pub fn load(&self) -> Result<Vec<(String, Vec<f32>)>, StoreError> {
-        let mut out = Vec::new();
-        self.for_each(|p, e| out.push((p.to_owned(), e.to_vec())))?;
-        Ok(out)
-    }
-
     /// Stores many templates at once with one flush (bulk imports); each
     /// person's templates are numbered after those already stored.
     pub fn add_many<'a>(
@@ -128,18 +121,8 @@ impl FaceStore {
 
     /// Adds templates of a person, durably; returns how many the person has now.
     pub fn add(&self, person: &str, templates: &[Vec<f32>]) -> Result<u32, StoreError> {
-        let p = prefix(person);
-        let next = self.next_number(&p)?;
-        let mut batch = sled::Batch::default();
-        for (i, t) in templates.iter().enumerate() {
-            let mut k = p.clone();
-            k.extend_from_slice(&(next + i as u32).to_be_bytes());
-            let v = encode(t);
-            batch.insert(k, v);
-        }
-        self.tree.apply_batch(batch)?;
-        self.tree.flush()?;
-        Ok(self.tree.scan_prefix(&p).count() as u32)
+        self.add_many(templates.iter().map(|t| (person, t.as_slice())))?;
+        Ok(self.tree.scan_prefix(prefix(person)).count() as u32)
     }
 
     /// Forgets a person's templates.
@@ -182,7 +165,11 @@ mod tests {
         assert_eq!(n, 4 * DIM);
         assert_eq!(s.remove("p2").unwrap(), 1);
         drop(s);
-        let mut all = FaceStore::open(&db).unwrap().load().unwrap();
+        let mut all = Vec::new();
+        FaceStore::open(&db)
+            .unwrap()
+            .for_each(|p, e| all.push((p.to_owned(), e.to_vec())))
+            .unwrap();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].0, "p1");

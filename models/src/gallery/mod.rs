@@ -158,7 +158,7 @@ impl Gallery {
     }
 
     /// Makes room for `n` more templates.
-    pub fn reserve(&mut self, n: usize) {
+    fn reserve(&mut self, n: usize) {
         self.data.reserve_exact(n * self.dim);
         self.owner.reserve_exact(n);
     }
