@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 # System packages: build (OpenCV, clang for bindgen), runtime, and the real test peers.
 APT_PACKAGES=(
   build-essential pkg-config clang libclang-dev libopencv-dev libudev-dev
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice59 libturbojpeg0-dev
   python3-venv python3-gi curl openssl ca-certificates
   mosquitto mosquitto-clients socat mbpoll
   gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0

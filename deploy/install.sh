@@ -23,7 +23,8 @@ fi
 echo "==> runtime packages"
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-  libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 libopencv-videoio406 \
+  libopencv-core406 libopencv-imgproc406 \
+  libavformat59 libavcodec59 libswscale6 libavutil57 libavdevice59 libturbojpeg0 \
   ca-certificates
 
 echo "==> binary"

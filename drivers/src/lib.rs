@@ -12,7 +12,7 @@
 //! - [`lpr_http`]: plate cameras pushing their reads over HTTP.
 //! - [`modbus`]: barrier gates, turnstiles and sensors over Modbus TCP / RTU.
 //! - [`sim`]: the simulated estate (`driver = "sim"`).
-//! - [`camera`]: IP cameras, webcams and video files through OpenCV (`driver = "camera"`).
+//! - [`camera`]: IP cameras, webcams and video files through FFmpeg (`driver = "camera"`).
 //! - [`testing`]: the conformance test every driver passes.
 
 pub mod backoff;

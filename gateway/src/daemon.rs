@@ -79,6 +79,27 @@ impl Gateway {
             source,
         })?;
         let db_path = data_dir.join("db");
+        // Face templates first, through an open of the store of their own that
+        // is closed again: sled 0.34 keeps the pages it has read resident
+        // whatever its cache_capacity (measured: reading 100k templates kept
+        // ~34 MB, with a 1 MB cache as with 16 MB). Through the gateway's own
+        // handle that memory would stay for the life of the process; closing
+        // the store gives it back at once.
+        let gallery = match &config.faces {
+            Some(f) if db_path.exists() => {
+                let db = open_store(&db_path, 1).await?;
+                let store = crate::vision::store::FaceStore::open(&db)
+                    .map_err(|e| StartError::Vision(e.into()))?;
+                let g =
+                    crate::vision::store::read_gallery(&store, crate::vision::gallery_options(f))
+                        .map_err(|e| StartError::Vision(e.into()))?;
+                drop(store);
+                drop(db);
+                models::runtime::release_freed_memory();
+                Some(g)
+            }
+            _ => None,
+        };
         let db = open_store(&db_path, config.gateway.store_cache_mb).await?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
         // Bound before any device starts: a taken port stops the start cleanly.
@@ -196,7 +217,7 @@ impl Gateway {
         };
         // Face matching: loads the models, plugs enrollment into the controller,
         // takes the camera frames.
-        match crate::vision::start(&mut gw) {
+        match crate::vision::start(&mut gw, gallery) {
             Ok(v) => gw.vision = v,
             Err(e) => {
                 gw.stop().await;

@@ -325,9 +325,8 @@ async fn a_gate_camera_without_plate_reading_gets_its_plates_read_from_video() {
 /// pass the motion liveness gate: their tracks get decided, not refused.
 #[tokio::test]
 async fn live_faces_pass_the_motion_gate() {
+    use drivers::camera::decode::VideoInput;
     use gateway::vision::matcher::Matcher;
-    use models::opencv::prelude::*;
-    use models::opencv::videoio;
     let clip = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data/video/head-pose-face-detection-female-and-male.preview.gif");
     if !clip.exists() {
@@ -341,18 +340,19 @@ async fn live_faces_pass_the_motion_gate() {
     let vision = gw.vision.clone().unwrap();
     let v = vision.clone();
     let (live, refused) = tokio::task::spawn_blocking(move || {
-        let mut cap = videoio::VideoCapture::from_file(
-            clip.display().to_string().as_str(),
-            videoio::CAP_FFMPEG,
+        let source = drivers::camera::Source::File(clip);
+        let mut video = VideoInput::open(
+            &source,
+            std::time::Duration::from_secs(10),
+            tokio_util::sync::CancellationToken::new(),
         )
         .unwrap();
         let mut m = Matcher::new(&v);
         let (mut live, mut refused) = (0, 0);
-        let mut frame = models::opencv::core::Mat::default();
         let mut t = chrono::Utc::now();
-        while cap.read(&mut frame).unwrap_or(false) && !frame.empty() {
+        while video.advance().unwrap() {
             t += chrono::Duration::milliseconds(100);
-            let img = models::image::bgr_of(&frame).unwrap();
+            let img = video.picture(1280).unwrap();
             let f = drivers::Frame {
                 device: drivers::DeviceId::new("cam"),
                 captured_at: t,

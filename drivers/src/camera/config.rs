@@ -18,9 +18,8 @@ pub struct CameraConfig {
     /// detection stays fast).
     #[serde(default = "default_max_width")]
     pub max_width: u32,
-    /// How long opening or reading may stall before the stream counts as down, in
-    /// ms. OpenCV 4.6 counts the open's time against the first read, so one value
-    /// covers both and must exceed the time a stream takes to open.
+    /// How long opening, or waiting for the next packet, may stall before the
+    /// stream counts as down, in ms.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
 }
@@ -35,12 +34,12 @@ fn default_timeout_ms() -> u32 {
     10_000
 }
 
-/// Where frames come from, as OpenCV opens it.
+/// Where frames come from, as FFmpeg opens it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
     /// A network stream (FFmpeg).
     Url(String),
-    /// A local capture device (V4L2).
+    /// A local capture device (V4L2, through libavdevice).
     Device(String),
     /// A video file, replayed in a loop.
     File(PathBuf),

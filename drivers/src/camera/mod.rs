@@ -1,18 +1,20 @@
 //! `driver = "camera"`: an IP camera, webcam or video file read through
-//! OpenCV's videoio (FFmpeg for RTSP, MJPEG over HTTP and files; V4L2 for
-//! local devices). Frames are offered to the face matcher at `fps`; when the
-//! matcher is busy they are dropped, never queued. A stream that stops is
-//! reported offline and reopened with backoff; a file is replayed in a loop.
+//! FFmpeg's libraries (RTSP, MJPEG over HTTP, files, V4L2 devices). Frames
+//! are offered to the face matcher at `fps`; when the matcher is busy they are
+//! dropped, never queued. A stream that stops is reported offline and reopened
+//! with backoff; a file is replayed in a loop.
 //!
 //! - `config`: the keys (`url`, `fps`, `max_width`).
+//! - [`decode`]: FFmpeg: open with a deadline, demux, decode, convert to BGR.
 //! - `stream`: one session with the source: open, read, pace, hand out frames.
 //! - [`test_peer`]: GStreamer's RTSP server as the real camera of tests.
 
 mod config;
+pub mod decode;
 mod stream;
 pub mod test_peer;
 
-pub use config::CameraConfig;
+pub use config::{CameraConfig, Source};
 
 use std::time::{Duration, Instant};
 

@@ -1,38 +1,20 @@
-//! One session with a video source, on a blocking thread: open, read every
-//! frame (so a live stream's buffer never lags), hand one out every 1/fps
-//! seconds, and return why the session ended.
+//! One session with a video source, on a blocking thread: open, decode every
+//! frame (so a live stream's buffer never lags), convert and hand out one
+//! every 1/fps seconds, and return why the session ended.
 
 use chrono::Utc;
-use opencv::core::{Mat, Size, Vector};
-use opencv::prelude::*;
-use opencv::{imgproc, videoio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::config::{CameraConfig, Source};
+use super::decode::VideoInput;
 use crate::driver::FrameSink;
 use crate::event::{DeviceId, Frame};
 
-fn open(cfg: &CameraConfig, source: &Source) -> Result<videoio::VideoCapture, String> {
-    let t = cfg.timeout_ms as i32;
-    let params = Vector::<i32>::from_slice(&[
-        videoio::CAP_PROP_OPEN_TIMEOUT_MSEC,
-        t,
-        videoio::CAP_PROP_READ_TIMEOUT_MSEC,
-        t,
-    ]);
-    let (name, api) = match source {
-        Source::Url(u) => (u.clone(), videoio::CAP_FFMPEG),
-        Source::File(p) => (p.display().to_string(), videoio::CAP_FFMPEG),
-        Source::Device(d) => (d.clone(), videoio::CAP_V4L2),
-    };
-    let cap = videoio::VideoCapture::from_file_with_params(&name, api, &params)
-        .map_err(|e| format!("cannot open {name}: {}", e.message))?;
-    if !cap.is_opened().unwrap_or(false) {
-        return Err(format!("cannot open {name}"));
-    }
-    Ok(cap)
-}
+/// A frame this early still counts as due: frames arrive with jitter, and one
+/// that comes a hair before its time would otherwise wait a whole frame
+/// interval (a 10 fps source offered at 5 fps would give 3.3).
+const PACE_SLACK: Duration = Duration::from_millis(15);
 
 /// Reads until the stream ends, shutdown, or an error; returns the reason.
 pub fn session(
@@ -43,74 +25,66 @@ pub fn session(
     shutdown: &CancellationToken,
     online: tokio::sync::oneshot::Sender<String>,
 ) -> String {
-    let mut cap = match open(cfg, source) {
-        Ok(c) => c,
-        Err(e) => return e,
+    let timeout = Duration::from_millis(cfg.timeout_ms as u64);
+    let open = || VideoInput::open(source, timeout, shutdown.clone());
+    let mut video = match open() {
+        Ok(v) => v,
+        Err(e) => return e.to_string(),
     };
     let is_file = matches!(source, Source::File(_));
     // A file is read as fast as the disk allows: pace it at its own frame rate.
     let file_period = if is_file {
-        let fps = cap.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
-        Duration::from_secs_f64(1.0 / if fps > 1.0 && fps < 240.0 { fps } else { 25.0 })
+        Duration::from_secs_f64(1.0 / video.frame_rate().unwrap_or(25.0))
     } else {
         Duration::ZERO
     };
     let period = Duration::from_secs_f64(1.0 / cfg.fps.max(0.01) as f64);
     let mut online = Some(online);
     let mut last_offer: Option<Instant> = None;
-    let mut frame = Mat::default();
-    let mut scaled = Mat::default();
     let mut rewinds_without_frame = 0;
     loop {
         if shutdown.is_cancelled() {
             return "shutdown".into();
         }
         let read_at = Instant::now();
-        let ok = cap.read(&mut frame).unwrap_or(false) && !frame.empty();
-        if !ok {
-            if is_file && rewinds_without_frame < 2 {
+        match video.advance() {
+            Ok(true) => {}
+            Ok(false) if is_file && rewinds_without_frame < 2 => {
                 // Replay: reopen (seeking back fails on one-frame files such as a JPEG).
                 rewinds_without_frame += 1;
-                match open(cfg, source) {
-                    Ok(c) => cap = c,
-                    Err(e) => return e,
+                match open() {
+                    Ok(v) => video = v,
+                    Err(e) => return e.to_string(),
                 }
                 continue;
             }
-            return "the stream stopped sending frames".into();
+            Ok(false) => return "the stream stopped sending frames".into(),
+            Err(e) => return e.to_string(),
         }
         rewinds_without_frame = 0;
-        if let Some(tx) = online.take() {
-            let _ = tx.send(format!(
-                "{}x{} via {}",
-                frame.cols(),
-                frame.rows(),
-                cap.get_backend_name().unwrap_or_default()
-            ));
-        }
-        let due = last_offer.is_none_or(|t| t.elapsed() >= period);
-        if due {
-            last_offer = Some(Instant::now());
-            let src = if frame.cols() as u32 > cfg.max_width {
-                let k = cfg.max_width as f64 / frame.cols() as f64;
-                if imgproc::resize(
-                    &frame,
-                    &mut scaled,
-                    Size::new(0, 0),
-                    k,
-                    k,
-                    imgproc::INTER_AREA,
-                )
-                .is_err()
-                {
-                    continue;
-                }
-                &scaled
-            } else {
-                &frame
+        let due = last_offer.is_none_or(|t| t.elapsed() + PACE_SLACK >= period);
+        if due || online.is_some() {
+            let picture = match video.picture(cfg.max_width) {
+                Ok(p) => p,
+                Err(e) => return e.to_string(),
             };
-            if let Some(f) = to_frame(id, src) {
-                frames.offer(f);
+            if let Some(tx) = online.take() {
+                let _ = tx.send(format!(
+                    "{}x{} via FFmpeg ({})",
+                    picture.width,
+                    picture.height,
+                    video.label()
+                ));
+            }
+            if due {
+                last_offer = Some(Instant::now());
+                frames.offer(Frame {
+                    device: id.clone(),
+                    captured_at: Utc::now(),
+                    width: picture.width,
+                    height: picture.height,
+                    bgr: bytes::Bytes::from(picture.data),
+                });
             }
         }
         if is_file {
@@ -120,23 +94,4 @@ pub fn session(
             }
         }
     }
-}
-
-fn to_frame(id: &DeviceId, m: &Mat) -> Option<Frame> {
-    let m = if m.is_continuous() {
-        m.clone()
-    } else {
-        m.try_clone().ok()?
-    };
-    let bytes = m.data_bytes().ok()?;
-    if m.typ() != opencv::core::CV_8UC3 {
-        return None;
-    }
-    Some(Frame {
-        device: id.clone(),
-        captured_at: Utc::now(),
-        width: m.cols() as u32,
-        height: m.rows() as u32,
-        bgr: bytes::Bytes::copy_from_slice(bytes),
-    })
 }

@@ -8,8 +8,8 @@
 use anyhow::{bail, Context, Result};
 use models::face::{DetectOptions, FacePipeline, QualityOptions};
 use models::opencv::core::{Mat, Rect, Scalar, Size, CV_8UC3};
+use models::opencv::imgproc;
 use models::opencv::prelude::*;
-use models::opencv::{imgcodecs, imgproc};
 use models::RuntimeOptions;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -52,11 +52,7 @@ pub fn run(iterations: usize, python: Option<PathBuf>) -> Result<()> {
     let frame = door_frame()?;
     let dir = tempfile::tempdir()?;
     let png = dir.path().join("frame.png");
-    imgcodecs::imwrite(
-        png.display().to_string(),
-        &frame,
-        &models::opencv::core::Vector::new(),
-    )?;
+    std::fs::write(&png, models::image::encode_png(&frame)?)?;
     let mut embedding = Vec::new();
     for _ in 0..3 {
         let faces = pipeline.analyze_all(&frame)?;

@@ -26,7 +26,8 @@ pub fn load(config: Option<&Path>) -> Result<Vision, String> {
             )
         }
     };
-    Vision::load(&rt, &cfg, None, std::sync::Arc::default()).map_err(|e: VisionError| e.to_string())
+    Vision::load(&rt, &cfg, None, None, std::sync::Arc::default())
+        .map_err(|e: VisionError| e.to_string())
 }
 
 /// The largest face of a photo: (faces seen, embedding, issue).

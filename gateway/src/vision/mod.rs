@@ -101,6 +101,14 @@ pub struct Vision {
     pub plates: Option<(models::plate::PlateReader, crate::config::PlatesSection)>,
 }
 
+/// The gallery's options `[faces]` gives.
+pub fn gallery_options(cfg: &FacesSection) -> GalleryOptions {
+    GalleryOptions {
+        exact_max: cfg.exact_max,
+        ..GalleryOptions::default()
+    }
+}
+
 /// The runtime options `[faces]` gives.
 pub fn runtime_options(config: &Config, cfg: &FacesSection) -> RuntimeOptions {
     RuntimeOptions {
@@ -115,11 +123,14 @@ pub fn runtime_options(config: &Config, cfg: &FacesSection) -> RuntimeOptions {
 }
 
 impl Vision {
-    /// Loads the models and, with a store, every enrolled template.
+    /// Loads the models and, with a store, every enrolled template, unless the
+    /// gallery comes `preloaded` (the daemon reads it before it opens the store
+    /// for good; see `Gateway::start`).
     pub fn load(
         rt: &RuntimeOptions,
         cfg: &FacesSection,
         db: Option<&sled::Db>,
+        preloaded: Option<Gallery>,
         stats: Arc<Stats>,
     ) -> Result<Vision, VisionError> {
         let pipeline = FacePipeline::load(
@@ -136,21 +147,20 @@ impl Vision {
                 ..QualityOptions::default()
             },
         )?;
-        let mut gallery = Gallery::new(
-            models::face::DIM,
-            GalleryOptions {
-                exact_max: cfg.exact_max,
-                ..GalleryOptions::default()
-            },
-        );
-        let store = match db {
-            Some(db) => {
+        let options = gallery_options(cfg);
+        let (gallery, store) = match (db, preloaded) {
+            (Some(db), preloaded) => {
                 let s = store::FaceStore::open(db)?;
-                // One pass over the store (sled's len() would be a second one).
-                gallery.bulk(|g| s.for_each(|p, e| g.insert(p, e)))?;
-                Some(s)
+                let g = match preloaded {
+                    Some(g) => g,
+                    None => store::read_gallery(&s, options)?,
+                };
+                (g, Some(s))
             }
-            None => None,
+            (None, preloaded) => (
+                preloaded.unwrap_or_else(|| Gallery::new(models::face::DIM, options)),
+                None,
+            ),
         };
         models::runtime::release_freed_memory();
         stats.set_templates(gallery.len());
@@ -181,13 +191,16 @@ impl Vision {
 /// Starts face matching for a running gateway when `[faces]` is configured:
 /// loads the models and gallery, plugs enrollment into the controller, and
 /// runs the matcher on the cameras' frames.
-pub fn start(gw: &mut crate::daemon::Gateway) -> Result<Option<Arc<Vision>>, VisionError> {
+pub fn start(
+    gw: &mut crate::daemon::Gateway,
+    preloaded: Option<Gallery>,
+) -> Result<Option<Arc<Vision>>, VisionError> {
     if gw.config.faces.is_none() && gw.config.plates.is_none() {
         return Ok(None);
     }
     let cfg = gw.config.faces.clone().unwrap_or_default();
     let rt = runtime_options(&gw.config, &cfg);
-    let mut vision = Vision::load(&rt, &cfg, Some(&gw.db), gw.vision_stats.clone())?;
+    let mut vision = Vision::load(&rt, &cfg, Some(&gw.db), preloaded, gw.vision_stats.clone())?;
     if let Some(p) = &gw.config.plates {
         vision.plates = Some((models::plate::PlateReader::load(&rt)?, p.clone()));
         models::runtime::release_freed_memory();

@@ -6,6 +6,7 @@
 
 use half::f16;
 use models::face::DIM;
+use models::gallery::{Gallery, GalleryOptions};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +138,14 @@ impl FaceStore {
         self.tree.flush()?;
         Ok(n)
     }
+}
+
+/// Reads every template of the store into a gallery.
+pub fn read_gallery(store: &FaceStore, options: GalleryOptions) -> Result<Gallery, StoreError> {
+    let mut gallery = Gallery::new(DIM, options);
+    // One pass over the store (sled's len() would be a second one).
+    gallery.bulk(|g| store.for_each(|p, e| g.insert(p, e)))?;
+    Ok(gallery)
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 //! a few thousand candidates by popcount and only those are compared exactly.
 //! Persistence is the caller's (the gateway keeps templates in sled).
 
+mod names;
 pub mod simd;
 pub mod sketch;
 
 use half::f16;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A person found by a search and the best similarity of their templates.
@@ -43,9 +43,10 @@ impl Default for GalleryOptions {
 pub struct Gallery {
     dim: usize,
     options: GalleryOptions,
-    names: Vec<Arc<str>>,
-    ids: HashMap<Arc<str>, u32>,
-    counts: HashMap<u32, u32>,
+    names: names::Names,
+    /// Templates of each person, by name number; `persons` of them nonzero.
+    counts: Vec<u32>,
+    persons: usize,
     /// Templates, row-major, half precision, and their owners.
     data: Vec<f16>,
     owner: Vec<u32>,
@@ -59,9 +60,9 @@ impl Gallery {
         Self {
             dim,
             options,
-            names: Vec::new(),
-            ids: HashMap::new(),
-            counts: HashMap::new(),
+            names: names::Names::default(),
+            counts: Vec::new(),
+            persons: 0,
             data: Vec::new(),
             owner: Vec::new(),
             codes: Vec::new(),
@@ -84,7 +85,7 @@ impl Gallery {
 
     /// Number of persons with at least one template.
     pub fn persons(&self) -> usize {
-        self.counts.len()
+        self.persons
     }
 
     /// Whether the approximate index is in use.
@@ -94,21 +95,16 @@ impl Gallery {
 
     /// Templates of a person.
     pub fn count(&self, person: &str) -> u32 {
-        self.ids
+        self.names
             .get(person)
-            .and_then(|i| self.counts.get(i))
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |i| self.counts[i as usize])
     }
 
     fn person_id(&mut self, person: &str) -> u32 {
-        if let Some(i) = self.ids.get(person) {
-            return *i;
+        let i = self.names.intern(person);
+        if i as usize == self.counts.len() {
+            self.counts.push(0);
         }
-        let name: Arc<str> = Arc::from(person);
-        let i = self.names.len() as u32;
-        self.names.push(name.clone());
-        self.ids.insert(name, i);
         i
     }
 
@@ -119,7 +115,11 @@ impl Gallery {
         self.data
             .extend(embedding[..self.dim].iter().map(|x| f16::from_f32(*x)));
         self.owner.push(id);
-        *self.counts.entry(id).or_default() += 1;
+        let c = &mut self.counts[id as usize];
+        if *c == 0 {
+            self.persons += 1;
+        }
+        *c += 1;
         if self.is_indexed() {
             // The sketch of the stored (rounded) row, as `reindex` computes it.
             let start = self.data.len() - self.dim;
@@ -153,6 +153,8 @@ impl Gallery {
         self.maybe_reindex();
         self.data.shrink_to_fit();
         self.owner.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.counts.shrink_to_fit();
         self.codes.shrink_to_fit();
         r
     }
@@ -165,12 +167,15 @@ impl Gallery {
 
     /// Forgets every template of a person; returns how many there were.
     pub fn remove(&mut self, person: &str) -> u32 {
-        let Some(&id) = self.ids.get(person) else {
+        let Some(id) = self.names.get(person) else {
             return 0;
         };
-        let Some(n) = self.counts.remove(&id) else {
+        // The name keeps its number (a person enrolled again reuses it).
+        let n = std::mem::take(&mut self.counts[id as usize]);
+        if n == 0 {
             return 0;
-        };
+        }
+        self.persons -= 1;
         let dim = self.dim;
         let mut keep = 0;
         for i in 0..self.owner.len() {
@@ -263,7 +268,7 @@ impl Gallery {
     fn hits(&self, top: Vec<(f32, u32)>) -> Vec<Hit> {
         top.into_iter()
             .map(|(s, o)| Hit {
-                person: self.names[o as usize].clone(),
+                person: Arc::from(self.names.name(o)),
                 similarity: s,
             })
             .collect()
