@@ -85,20 +85,17 @@ impl Gateway {
         // ~34 MB, with a 1 MB cache as with 16 MB). Through the gateway's own
         // handle that memory would stay for the life of the process; closing
         // the store gives it back at once.
-        let gallery = match &config.faces {
-            Some(f) if db_path.exists() => {
-                let db = open_store(&db_path, 1).await?;
-                let store = crate::vision::store::FaceStore::open(&db)
-                    .map_err(|e| StartError::Vision(e.into()))?;
-                let g =
-                    crate::vision::store::read_gallery(&store, crate::vision::gallery_options(f))
-                        .map_err(|e| StartError::Vision(e.into()))?;
-                drop(store);
-                drop(db);
-                models::runtime::release_freed_memory();
-                Some(g)
-            }
-            _ => None,
+        let gallery = if crate::vision::wanted(&config) && db_path.exists() {
+            let db = open_store(&db_path, 1).await?;
+            let options = crate::vision::gallery_options(&config.faces.clone().unwrap_or_default());
+            let g = crate::vision::store::FaceStore::open(&db)
+                .and_then(|store| crate::vision::store::read_gallery(&store, options))
+                .map_err(|e| StartError::Vision(e.into()))?;
+            drop(db);
+            models::runtime::release_freed_memory();
+            Some(g)
+        } else {
+            None
         };
         let db = open_store(&db_path, config.gateway.store_cache_mb).await?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;

@@ -62,8 +62,9 @@ pub fn session(
             Err(e) => return e.to_string(),
         }
         rewinds_without_frame = 0;
+        // The first frame is always due: it also tells that the camera is online.
         let due = last_offer.is_none_or(|t| t.elapsed() + PACE_SLACK >= period);
-        if due || online.is_some() {
+        if due {
             let picture = match video.picture(cfg.max_width) {
                 Ok(p) => p,
                 Err(e) => return e.to_string(),
@@ -76,16 +77,14 @@ pub fn session(
                     video.label()
                 ));
             }
-            if due {
-                last_offer = Some(Instant::now());
-                frames.offer(Frame {
-                    device: id.clone(),
-                    captured_at: Utc::now(),
-                    width: picture.width,
-                    height: picture.height,
-                    bgr: bytes::Bytes::from(picture.data),
-                });
-            }
+            last_offer = Some(Instant::now());
+            frames.offer(Frame {
+                device: id.clone(),
+                captured_at: Utc::now(),
+                width: picture.width,
+                height: picture.height,
+                bgr: bytes::Bytes::from(picture.data),
+            });
         }
         if is_file {
             let spent = read_at.elapsed();

@@ -123,9 +123,9 @@ pub fn runtime_options(config: &Config, cfg: &FacesSection) -> RuntimeOptions {
 }
 
 impl Vision {
-    /// Loads the models and, with a store, every enrolled template, unless the
-    /// gallery comes `preloaded` (the daemon reads it before it opens the store
-    /// for good; see `Gateway::start`).
+    /// Loads the models; takes the gallery the daemon read from the store
+    /// before opening it for good (see `Gateway::start`), or starts an empty
+    /// one. With a store, enrollments are kept there.
     pub fn load(
         rt: &RuntimeOptions,
         cfg: &FacesSection,
@@ -147,21 +147,9 @@ impl Vision {
                 ..QualityOptions::default()
             },
         )?;
-        let options = gallery_options(cfg);
-        let (gallery, store) = match (db, preloaded) {
-            (Some(db), preloaded) => {
-                let s = store::FaceStore::open(db)?;
-                let g = match preloaded {
-                    Some(g) => g,
-                    None => store::read_gallery(&s, options)?,
-                };
-                (g, Some(s))
-            }
-            (None, preloaded) => (
-                preloaded.unwrap_or_else(|| Gallery::new(models::face::DIM, options)),
-                None,
-            ),
-        };
+        let store = db.map(store::FaceStore::open).transpose()?;
+        let gallery =
+            preloaded.unwrap_or_else(|| Gallery::new(models::face::DIM, gallery_options(cfg)));
         models::runtime::release_freed_memory();
         stats.set_templates(gallery.len());
         tracing::info!(
@@ -188,6 +176,11 @@ impl Vision {
     }
 }
 
+/// Whether the config asks for the vision: faces, or plates read from video.
+pub fn wanted(config: &Config) -> bool {
+    config.faces.is_some() || config.plates.is_some()
+}
+
 /// Starts face matching for a running gateway when `[faces]` is configured:
 /// loads the models and gallery, plugs enrollment into the controller, and
 /// runs the matcher on the cameras' frames.
@@ -195,7 +188,7 @@ pub fn start(
     gw: &mut crate::daemon::Gateway,
     preloaded: Option<Gallery>,
 ) -> Result<Option<Arc<Vision>>, VisionError> {
-    if gw.config.faces.is_none() && gw.config.plates.is_none() {
+    if !wanted(&gw.config) {
         return Ok(None);
     }
     let cfg = gw.config.faces.clone().unwrap_or_default();

@@ -92,69 +92,80 @@ impl Drop for Tj {
     }
 }
 
-/// The width and height a JPEG's header declares.
-pub fn size(jpeg: &[u8]) -> Result<(u32, u32), String> {
-    let tj = Tj::new(false)?;
-    let (mut w, mut h, mut ss, mut cs) = (0, 0, 0, 0);
-    // SAFETY: the buffer and its length are the caller's slice; the outputs
-    // are locals.
-    let r = unsafe {
-        tjDecompressHeader3(
-            tj.0,
-            jpeg.as_ptr(),
-            jpeg.len() as c_ulong,
-            &mut w,
-            &mut h,
-            &mut ss,
-            &mut cs,
-        )
-    };
-    if r != 0 || w <= 0 || h <= 0 {
-        return Err(tj.error());
-    }
-    Ok((w as u32, h as u32))
+/// A JPEG whose header has been read: its size is known before any pixel
+/// is decoded.
+pub struct Decoder<'a> {
+    tj: Tj,
+    jpeg: &'a [u8],
+    width: u32,
+    height: u32,
 }
 
-/// Decodes to packed BGR. A warning (a damaged but complete image) is
-/// accepted, as OpenCV accepts it; a fatal error is not.
-pub fn decode_bgr(jpeg: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, String> {
-    let tj = Tj::new(false)?;
-    let mut out = vec![0u8; w as usize * h as usize * 3];
-    // SAFETY: `out` holds exactly height rows of width * 3 bytes, the pitch
-    // given; the source is the caller's slice.
-    let r = unsafe {
-        tjDecompress2(
-            tj.0,
-            jpeg.as_ptr(),
-            jpeg.len() as c_ulong,
-            out.as_mut_ptr(),
-            w as c_int,
-            (w * 3) as c_int,
-            h as c_int,
-            TJPF_BGR,
-            0,
-        )
-    };
-    // SAFETY: a valid handle.
-    if r != 0 && unsafe { tjGetErrorCode(tj.0) } != TJERR_WARNING {
-        return Err(tj.error());
+impl<'a> Decoder<'a> {
+    pub fn new(jpeg: &'a [u8]) -> Result<Decoder<'a>, String> {
+        let tj = Tj::new(false)?;
+        let (mut w, mut h, mut ss, mut cs) = (0, 0, 0, 0);
+        // SAFETY: the buffer and its length are the caller's slice; the
+        // outputs are locals.
+        let r = unsafe {
+            tjDecompressHeader3(
+                tj.0,
+                jpeg.as_ptr(),
+                jpeg.len() as c_ulong,
+                &mut w,
+                &mut h,
+                &mut ss,
+                &mut cs,
+            )
+        };
+        if r != 0 || w <= 0 || h <= 0 {
+            return Err(tj.error());
+        }
+        Ok(Decoder {
+            tj,
+            jpeg,
+            width: w as u32,
+            height: h as u32,
+        })
     }
-    Ok(out)
+
+    /// Width and height, as the header declares them.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Decodes to packed BGR. A warning (a damaged but complete image) is
+    /// accepted, as OpenCV accepts it; a fatal error is not.
+    pub fn bgr(&self) -> Result<Vec<u8>, String> {
+        let (w, h) = (self.width, self.height);
+        let mut out = vec![0u8; w as usize * h as usize * 3];
+        // SAFETY: `out` holds exactly height rows of width * 3 bytes, the
+        // pitch given; the source is the caller's slice.
+        let r = unsafe {
+            tjDecompress2(
+                self.tj.0,
+                self.jpeg.as_ptr(),
+                self.jpeg.len() as c_ulong,
+                out.as_mut_ptr(),
+                w as c_int,
+                (w * 3) as c_int,
+                h as c_int,
+                TJPF_BGR,
+                0,
+            )
+        };
+        // SAFETY: a valid handle.
+        if r != 0 && unsafe { tjGetErrorCode(self.tj.0) } != TJERR_WARNING {
+            return Err(self.tj.error());
+        }
+        Ok(out)
+    }
 }
 
-/// Encodes packed BGR rows (`pitch` bytes apart) at `quality`, 4:2:0.
-pub fn encode_bgr(
-    bgr: &[u8],
-    w: u32,
-    h: u32,
-    pitch: usize,
-    quality: i32,
-) -> Result<Vec<u8>, String> {
-    if w == 0
-        || h == 0
-        || pitch < w as usize * 3
-        || bgr.len() < pitch * (h as usize - 1) + w as usize * 3
-    {
+/// Encodes packed BGR rows at `quality`, 4:2:0.
+pub fn encode_bgr(bgr: &[u8], w: u32, h: u32, quality: i32) -> Result<Vec<u8>, String> {
+    let pitch = w as usize * 3;
+    if w == 0 || h == 0 || bgr.len() < pitch * h as usize {
         return Err(format!("{w}x{h} BGR needs more than {} bytes", bgr.len()));
     }
     let tj = Tj::new(true)?;

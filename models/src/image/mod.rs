@@ -73,9 +73,10 @@ pub fn decode(bytes: &[u8]) -> Result<Mat, ImageError> {
         }
         // The size is checked before any pixel is allocated: a hostile
         // header cannot make the decoder reserve gigabytes.
-        let (w, h) = jpeg::size(bytes).map_err(|_| ImageError::Corrupt(format))?;
+        let decoder = jpeg::Decoder::new(bytes).map_err(|_| ImageError::Corrupt(format))?;
+        let (w, h) = decoder.size();
         check_size(w, h)?;
-        let bgr = jpeg::decode_bgr(bytes, (w, h)).map_err(|_| ImageError::Corrupt(format))?;
+        let bgr = decoder.bgr().map_err(|_| ImageError::Corrupt(format))?;
         let orientation = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(bytes))
             .ok()
             .and_then(|mut d| d.orientation().ok())
@@ -152,16 +153,25 @@ pub fn mat_from_bgr(width: u32, height: u32, bgr: &[u8]) -> Result<Mat, ModelErr
 
 /// The packed BGR bytes of a matrix.
 pub fn bgr_of(mat: &Mat) -> Result<BgrImage, ModelError> {
-    let mat = if mat.is_continuous() {
-        mat.clone()
-    } else {
-        mat.try_clone()?
-    };
     Ok(BgrImage {
         width: mat.cols() as u32,
         height: mat.rows() as u32,
-        data: mat.data_bytes()?.to_vec(),
+        data: with_packed(mat, |b| Ok(b.to_vec()))?,
     })
+}
+
+/// Calls `f` with the pixel bytes of a matrix, rows packed: a region of a
+/// frame has gaps between its rows and is copied first, anything else is read
+/// in place.
+fn with_packed<T>(
+    mat: &impl MatTraitConst,
+    f: impl FnOnce(&[u8]) -> Result<T, ModelError>,
+) -> Result<T, ModelError> {
+    if mat.is_continuous() {
+        f(mat.data_bytes()?)
+    } else {
+        f(mat.try_clone()?.data_bytes()?)
+    }
 }
 
 /// Encodes a BGR matrix (or a region of one) as JPEG at `quality` (1-100).
@@ -172,14 +182,10 @@ pub fn encode_jpeg(mat: &impl MatTraitConst, quality: i32) -> Result<Vec<u8>, Mo
         ));
     }
     let (w, h) = (mat.cols() as u32, mat.rows() as u32);
-    // A region of a frame has gaps between its rows: packed first.
-    let rows: Vec<u8> = if mat.is_continuous() {
-        mat.data_bytes()?.to_vec()
-    } else {
-        mat.try_clone()?.data_bytes()?.to_vec()
-    };
-    jpeg::encode_bgr(&rows, w, h, w as usize * 3, quality)
-        .map_err(|e| ModelError::Input(format!("JPEG encoding failed: {e}")))
+    with_packed(mat, |rows| {
+        jpeg::encode_bgr(rows, w, h, quality)
+            .map_err(|e| ModelError::Input(format!("JPEG encoding failed: {e}")))
+    })
 }
 
 /// Encodes a BGR matrix as PNG (lossless: a frame handed to another program).
