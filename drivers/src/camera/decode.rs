@@ -210,19 +210,19 @@ impl VideoInput {
             let mut opts = options.disown();
             let r = ffi::avformat_open_input(&mut ctx, url.as_ptr(), format as _, &mut opts);
             options = ff::Dictionary::own(opts);
+            // A stall or a stop while opening or probing is told as such.
+            let failed = |r: c_int, what: &str| match ff_error(ff::Error::from(r), &watch, timeout)
+            {
+                VideoError::Read(reason) => open_err(format!("{what}{reason}")),
+                other => other,
+            };
             if r < 0 {
-                return Err(match ff_error(ff::Error::from(r), &watch, timeout) {
-                    VideoError::Read(reason) => open_err(reason),
-                    other => other,
-                });
+                return Err(failed(r, ""));
             }
             let input = ff::format::context::Input::wrap(ctx);
             let r = ffi::avformat_find_stream_info(ctx, std::ptr::null_mut());
             if r < 0 {
-                return Err(open_err(format!(
-                    "no stream information: {}",
-                    ff::Error::from(r)
-                )));
+                return Err(failed(r, "no stream information: "));
             }
             input
         };
