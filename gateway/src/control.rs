@@ -2,19 +2,52 @@
 //! parsed from their JSON shapes and carried out the same way: the engine for
 //! state, the face gallery for photos. A malformed command changes nothing and
 //! gets an error naming the field that was wrong.
+//!
+//! The face gallery plugs in through [`FaceEnroller`], defined here where it is
+//! used (the vision implements it; the daemon passes it in).
 
 use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use drivers::{Credential, CredentialKind, DoorId, PersonId};
+use drivers::{Credential, CredentialKind};
+use futures::future::BoxFuture;
 use serde::Deserialize;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
-use crate::engine::{
-    Actor, Command, CommandError, CommandOk, EngineHandle, ErrorCode, Group, Person,
-};
-use crate::vision::{FaceEnroller, FaceSlot};
+use crate::contract::{CommandError, CommandName, DoorId, ErrorCode, Group, PersonId};
+pub use crate::engine::CommandOk;
+use crate::engine::{Actor, Command, EngineHandle, Person};
+
+/// Face templates computed from checked photos, not stored yet.
+pub struct PreparedFaces {
+    pub templates: Vec<Vec<f32>>,
+    pub photos: Vec<Bytes>,
+}
+
+/// Turns enrollment photos into gallery templates. Photos are checked and
+/// embedded first (`prepare`), stored only when the whole command is valid
+/// (`commit`), so that a refused command stores nothing.
+pub trait FaceEnroller: Send + Sync {
+    /// Checks every photo (exactly one usable face each) and embeds it.
+    fn prepare<'a>(
+        &'a self,
+        person: &'a PersonId,
+        photos: Vec<Bytes>,
+    ) -> BoxFuture<'a, Result<PreparedFaces, CommandError>>;
+    /// Adds the templates to the person's; returns how many the person has now.
+    fn commit<'a>(
+        &'a self,
+        person: &'a PersonId,
+        faces: PreparedFaces,
+    ) -> BoxFuture<'a, Result<u32, CommandError>>;
+    /// Forgets every template of a person.
+    fn remove<'a>(&'a self, person: &'a PersonId) -> BoxFuture<'a, Result<(), CommandError>>;
+}
+
+/// Where the face enroller is plugged in: set when the gateway starts with
+/// `[faces]`; a slot so that a test can plug in one of its own.
+pub type FaceSlot = Arc<RwLock<Option<Arc<dyn FaceEnroller>>>>;
 
 /// The person of `person.upsert` and `PUT /api/persons/{id}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -108,7 +141,7 @@ pub fn request_id(payload: &[u8]) -> Option<String> {
 }
 
 fn invalid(message: impl Into<String>) -> CommandError {
-    CommandError::new(ErrorCode::Invalid, message)
+    CommandError::invalid(message)
 }
 
 /// Deserialises with the path of the first wrong field in the message.
@@ -128,8 +161,14 @@ fn from_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, CommandErro
 /// payload has no `by`.
 pub fn parse_platform(name: &str, payload: &[u8]) -> Result<Request, CommandError> {
     let actor = |by: Option<String>| Actor::platform(by.as_deref().unwrap_or("platform"));
+    let Some(name) = CommandName::parse(name) else {
+        return Err(CommandError::new(
+            ErrorCode::UnknownCommand,
+            format!("unknown command `{name}`"),
+        ));
+    };
     match name {
-        "person.upsert" => {
+        CommandName::PersonUpsert => {
             let m: UpsertMsg = from_json(payload)?;
             let (person, photos) = person_from(m.person, "person.")?;
             Ok(Request::Upsert {
@@ -138,28 +177,28 @@ pub fn parse_platform(name: &str, payload: &[u8]) -> Result<Request, CommandErro
                 by: actor(m.by),
             })
         }
-        "person.delete" => {
+        CommandName::PersonDelete => {
             let m: DeleteMsg = from_json(payload)?;
             Ok(Request::Engine(Command::PersonDelete {
                 id: PersonId::new(m.id),
                 by: actor(m.by),
             }))
         }
-        "door.open" => {
+        CommandName::DoorOpen => {
             let m: DoorOpenMsg = from_json(payload)?;
             Ok(Request::Engine(Command::DoorOpen {
                 door: DoorId::new(m.door),
                 by: actor(m.by),
             }))
         }
-        "door.release_hold" => {
+        CommandName::DoorReleaseHold => {
             let m: DoorOpenMsg = from_json(payload)?;
             Ok(Request::Engine(Command::ReleaseHold {
                 door: DoorId::new(m.door),
                 by: actor(m.by),
             }))
         }
-        "alarm.ack" => {
+        CommandName::AlarmAck => {
             let m: AlarmAckMsg = from_json(payload)?;
             Ok(Request::Engine(Command::AlarmAck {
                 alarm: m.alarm,
@@ -167,10 +206,6 @@ pub fn parse_platform(name: &str, payload: &[u8]) -> Result<Request, CommandErro
                 note: m.note,
             }))
         }
-        other => Err(CommandError::new(
-            ErrorCode::UnknownCommand,
-            format!("unknown command `{other}`"),
-        )),
     }
 }
 
@@ -217,10 +252,11 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(engine: EngineHandle) -> Self {
+    /// `enroller`: the face gallery, when the gateway matches faces.
+    pub fn new(engine: EngineHandle, enroller: Option<Arc<dyn FaceEnroller>>) -> Self {
         Self {
             engine,
-            faces: FaceSlot::default(),
+            faces: Arc::new(RwLock::new(enroller)),
         }
     }
 
@@ -246,22 +282,34 @@ impl Controller {
                 photos,
                 by,
             } => {
-                // Photos are checked before anything is stored: a bad photo changes nothing.
-                let prepared = if photos.is_empty() {
-                    None
-                } else {
-                    let enroller = self.enroller().ok_or_else(|| {
-                        invalid("face photos given, but face matching is not enabled on this gateway ([faces])")
-                    })?;
-                    let prepared = enroller.prepare(&person.id, photos).await?;
-                    Some((enroller, prepared))
-                };
-                if let Some((enroller, prepared)) = prepared {
-                    person.faces = enroller.commit(&person.id, prepared).await?;
+                if photos.is_empty() {
+                    return self
+                        .engine
+                        .command(Command::PersonUpsert { person, by })
+                        .await;
                 }
-                self.engine
+                let enroller = self.enroller().ok_or_else(|| {
+                    invalid("face photos given, but face matching is not enabled on this gateway ([faces])")
+                })?;
+                // Nothing is stored for a refused command: the photos are
+                // checked, then the person, and only then the templates kept.
+                let prepared = enroller.prepare(&person.id, photos).await?;
+                self.engine.check_upsert(person.clone()).await?;
+                let existed = self.engine.person(person.id.clone()).await.ok().flatten();
+                person.faces = enroller.commit(&person.id, prepared).await?;
+                let id = person.id.clone();
+                let out = self
+                    .engine
                     .command(Command::PersonUpsert { person, by })
-                    .await
+                    .await;
+                // Refused after all (another command took a credential in
+                // between): a new person's templates go again.
+                if out.is_err() && existed.is_none() {
+                    if let Err(e) = enroller.remove(&id).await {
+                        tracing::error!(person = %id, "face templates of a refused person not removed: {e}");
+                    }
+                }
+                out
             }
         }
     }

@@ -1,11 +1,12 @@
-//! Wires the gateway together for `gatewayd run` and `gatewayd demo`: opens the
-//! store, starts every driver, the engine, the uplink, the console and retention,
-//! and stops them in order on shutdown.
+//! Wires the gateway together for `gatewayd run` and `gatewayd demo`: builds
+//! each component from its config section in dependency order, hands each one
+//! what it needs (nothing is patched in afterwards), and stops them in order on
+//! shutdown.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -13,10 +14,13 @@ use drivers::driver::{EventSink, FrameSink};
 use drivers::{DeviceEvent, DriverContext, Frame};
 
 use crate::config::Config;
-use crate::control::Controller;
-use crate::engine::{run::Router, Engine, EngineHandle, Input};
+use crate::console::{Deps, Listener};
+use crate::control::{Controller, FaceEnroller};
+use crate::engine::run::{Router, Wiring};
+use crate::engine::{Engine, EngineHandle, Input};
 use crate::journal::{retention, Journal};
 use crate::uplink::{self, UplinkState};
+use crate::vision::{Stats as VisionStats, Vision};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +46,8 @@ pub enum StartError {
     Console(#[from] crate::console::ConsoleError),
 }
 
-/// A running gateway.
+/// A running gateway, built whole by [`Gateway::start`]. The fields are the
+/// running components, for the binary, the benches and the tests to watch.
 pub struct Gateway {
     pub config: Arc<Config>,
     pub journal: Journal,
@@ -52,17 +57,14 @@ pub struct Gateway {
     pub uplink: Option<UplinkState>,
     /// Where the console listens (the bound address, also when `listen` asked for port 0).
     pub console_addr: Option<std::net::SocketAddr>,
-    /// Frames from cameras, for the face pipeline.
-    pub frames: Option<mpsc::Receiver<Frame>>,
-    /// Where the face pipeline sends its matches (as device events).
+    /// Where device events go (drivers and the face matcher send here).
     pub events: mpsc::Sender<DeviceEvent>,
-    pub db: sled::Db,
-    /// Face matching and enrollment, when `[faces]` is configured.
-    pub vision: Option<Arc<crate::vision::Vision>>,
-    /// The vision's figures (also on /metrics), there before the vision starts.
-    pub vision_stats: Arc<crate::vision::Stats>,
+    /// Face matching and enrollment, when `[faces]` or `[plates]` is configured.
+    pub vision: Option<Arc<Vision>>,
+    /// The vision's figures (also on /metrics); zero without a vision.
+    pub vision_stats: Arc<VisionStats>,
     shutdown: CancellationToken,
-    /// Drivers, uplink, retention: stopped first.
+    /// Drivers, matcher, uplink, console, retention: stopped first.
     tasks: JoinSet<()>,
     /// The engine: stopped after the drivers, so their last events are decided.
     engine_task: Option<tokio::task::JoinHandle<()>>,
@@ -70,7 +72,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts everything the config describes.
+    /// Starts everything the config describes, in dependency order: store and
+    /// journal, vision, engine, controller, drivers, uplink, console, retention.
     pub async fn start(config: Config) -> Result<Gateway, StartError> {
         let config = Arc::new(config);
         let data_dir = config.data_dir();
@@ -79,51 +82,53 @@ impl Gateway {
             source,
         })?;
         let db_path = data_dir.join("db");
-        // Face templates first, through an open of the store of their own that
-        // is closed again: sled 0.34 keeps the pages it has read resident
-        // whatever its cache_capacity (measured: reading 100k templates kept
-        // ~34 MB, with a 1 MB cache as with 16 MB). Through the gateway's own
-        // handle that memory would stay for the life of the process; closing
-        // the store gives it back at once.
-        let gallery = if crate::vision::wanted(&config) && db_path.exists() {
-            let db = open_store(&db_path, 1).await?;
-            let options = crate::vision::gallery_options(&config.faces.clone().unwrap_or_default());
-            let g = crate::vision::store::FaceStore::open(&db)
-                .and_then(|store| crate::vision::store::read_gallery(&store, options))
-                .map_err(|e| StartError::Vision(e.into()))?;
-            drop(db);
-            models::runtime::release_freed_memory();
-            Some(g)
-        } else {
-            None
+        let gallery = match &config.faces {
+            Some(faces) if db_path.exists() => Some(read_gallery(&db_path, faces).await?),
+            _ => None,
         };
         let db = open_store(&db_path, config.gateway.store_cache_mb).await?;
         let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
         // Bound before any device starts: a taken port stops the start cleanly.
         let console = match &config.console {
-            Some(_) => Some(crate::console::Listener::bind(&config).await?),
+            Some(section) => Some(Listener::bind(section, &config.base_dir).await?),
             None => None,
         };
-        let engine = Engine::new(&config, &db)?;
+
+        // Frames from every camera go through one sink: its drop counter is the vision's.
+        let (frame_tx, frame_rx) = mpsc::channel::<Frame>(2);
+        let frame_sink = FrameSink::new(frame_tx);
+        let vision_stats = Arc::new(VisionStats::new(frame_sink.dropped_counter()));
+        let vision = crate::vision::load(
+            config.faces.as_ref(),
+            config.plates.as_ref(),
+            &config.base_dir,
+            &db,
+            gallery,
+            vision_stats.clone(),
+        )?
+        .map(Arc::new);
+
+        let engine = Engine::new(&config.engine(), &db)?;
+        let (in_tx, in_rx) = mpsc::channel::<Input>(256);
+        let handle = EngineHandle::new(in_tx);
+        let enroller = match (&vision, &config.faces) {
+            (Some(v), Some(_)) => {
+                Some(Arc::new(crate::vision::enroll::Enroller::new(v.clone()))
+                    as Arc<dyn FaceEnroller>)
+            }
+            _ => None,
+        };
+        let controller = Controller::new(handle.clone(), enroller);
 
         let shutdown = CancellationToken::new();
         let engine_stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let (ev_tx, ev_rx) = mpsc::channel::<DeviceEvent>(4096);
-        let (in_tx, in_rx) = mpsc::channel::<Input>(256);
-        let (frame_tx, frame_rx) = mpsc::channel::<Frame>(2);
-        // One sink shared by every camera: its drop counter is the gateway's.
-        let frame_sink = FrameSink::new(frame_tx);
-        let vision_stats = Arc::new(crate::vision::Stats::new(frame_sink.dropped_counter()));
-        let handle = EngineHandle::new(in_tx);
-        let controller = Controller::new(handle.clone());
-
         let mut router = Router::default();
         let state_root = data_dir.join("devices");
         for dev in &config.devices {
             let (cmd_tx, cmd_rx) = mpsc::channel(64);
             router.add(dev.id.clone(), cmd_tx);
-            let state_dir = state_root.join(dev.id.as_str());
             let ctx = DriverContext {
                 id: dev.id.clone(),
                 events: EventSink::new(dev.id.clone(), ev_tx.clone()),
@@ -134,30 +139,38 @@ impl Gateway {
                     FrameSink::none()
                 },
                 shutdown: shutdown.child_token(),
-                state_dir,
+                state_dir: state_root.join(dev.id.as_str()),
                 config_dir: config.base_dir.clone(),
             };
-            tasks.spawn(dev.driver.build(ctx)?);
+            if let Err(e) = dev.driver.build(ctx).map(|task| tasks.spawn(task)) {
+                shutdown.cancel();
+                tasks.shutdown().await;
+                return Err(e.into());
+            }
         }
         drop(frame_sink);
+        let cameras = config.cameras();
+        if let (Some(v), true) = (&vision, cameras > 0) {
+            tasks.spawn(crate::vision::matcher::run(
+                v.clone(),
+                config.faces.is_some(),
+                cameras,
+                frame_rx,
+                ev_tx.clone(),
+                shutdown.child_token(),
+            ));
+        }
 
-        let engine_task = tokio::spawn(crate::engine::run::run(
-            engine,
-            ev_rx,
-            in_rx,
-            journal.clone(),
-            router,
-            config.retention.buffer_high,
-            engine_stop.clone(),
-        ));
-
+        // The platform link: the uplink sets it, the engine flags decisions made while it is down.
+        let (link_tx, link_rx) = watch::channel(false);
         let uplink = match &config.mqtt {
             Some(m) => {
                 let (state, task) = uplink::start(
                     m,
-                    &config,
+                    &config.identity(),
                     journal.clone(),
                     controller.clone(),
+                    link_tx,
                     shutdown.child_token(),
                 )?;
                 tasks.spawn(task);
@@ -166,12 +179,25 @@ impl Gateway {
             None => None,
         };
 
-        let console_addr = match console {
-            Some(listener) => {
+        let engine_task = tokio::spawn(crate::engine::run::run(
+            engine,
+            Wiring {
+                events: ev_rx,
+                inputs: in_rx,
+                link: link_rx,
+                journal: journal.clone(),
+                router,
+                buffer_high: config.retention.buffer_high,
+            },
+            engine_stop.clone(),
+        ));
+
+        let console_addr = match (console, &config.console) {
+            (Some(listener), Some(section)) => {
                 let addr = listener.addr;
                 tasks.spawn(listener.serve(
-                    crate::console::Deps {
-                        config: config.clone(),
+                    Deps {
+                        section: section.clone(),
                         journal: journal.clone(),
                         engine: handle.clone(),
                         controller: controller.clone(),
@@ -183,7 +209,7 @@ impl Gateway {
                 )?);
                 Some(addr)
             }
-            None => None,
+            _ => None,
         };
 
         tasks.spawn(retention_task(
@@ -195,43 +221,21 @@ impl Gateway {
             shutdown.child_token(),
         ));
 
-        let mut gw = Gateway {
+        Ok(Gateway {
             config,
             journal,
             engine: handle,
             controller,
             uplink,
             console_addr,
-            frames: Some(frame_rx),
             events: ev_tx,
-            db,
-            vision: None,
+            vision,
             vision_stats,
             shutdown,
             tasks,
             engine_task: Some(engine_task),
             engine_stop,
-        };
-        // Face matching: loads the models, plugs enrollment into the controller,
-        // takes the camera frames.
-        match crate::vision::start(&mut gw, gallery) {
-            Ok(v) => gw.vision = v,
-            Err(e) => {
-                gw.stop().await;
-                return Err(e.into());
-            }
-        }
-        Ok(gw)
-    }
-
-    /// A token that is cancelled when the gateway stops (for tasks added by the caller).
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
-
-    /// Adds a task stopped with the gateway (console, face pipeline).
-    pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.tasks.spawn(task);
+        })
     }
 
     /// Stops drivers and uplink, then the engine, then flushes the store.
@@ -261,6 +265,26 @@ impl Gateway {
         // that it can be opened again at once (a restart in the same process).
         self.journal.close().await;
     }
+}
+
+/// Face templates, read through an open of the store of their own that is
+/// closed again: sled 0.34 keeps the pages it has read resident whatever its
+/// cache_capacity (measured: reading 100k templates kept ~34 MB, with a 1 MB
+/// cache as with 16 MB). Through the gateway's own handle that memory would
+/// stay for the life of the process; closing the store gives it back at once.
+async fn read_gallery(
+    db_path: &std::path::Path,
+    faces: &crate::vision::FacesSection,
+) -> Result<models::Gallery, StartError> {
+    let db = open_store(db_path, 1).await?;
+    let g = crate::vision::store::FaceStore::open(&db)
+        .and_then(|store| {
+            crate::vision::store::read_gallery(&store, crate::vision::gallery_options(faces))
+        })
+        .map_err(|e| StartError::Vision(e.into()))?;
+    drop(db);
+    models::runtime::release_freed_memory();
+    Ok(g)
 }
 
 /// Opens the store, waiting up to 10 s while another holder lets go of its lock
@@ -324,13 +348,13 @@ async fn retention_task(
                     );
                 }
                 if out.unforwarded > 0 {
-                    engine.send(Input::DataLoss(out.unforwarded)).await;
+                    engine.data_lost(out.unforwarded).await;
                 }
             }
             Err(e) => tracing::error!("retention: {e}"),
         }
         if let Some(u) = &uplink {
-            engine.send(Input::Backlog(u.backlog(&journal))).await;
+            engine.backlog(u.backlog(&journal)).await;
         }
     }
 }

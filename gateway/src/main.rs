@@ -90,11 +90,24 @@ fn main() -> Result<()> {
     }
 }
 
+/// The face pipeline with the `[faces]` of a config file, or the defaults.
+fn face_vision(config: Option<&std::path::Path>) -> Result<gateway::vision::Vision> {
+    let faces = match config {
+        Some(path) => {
+            let cfg = load(path)?;
+            Some((cfg.faces.clone().unwrap_or_default(), cfg.base_dir))
+        }
+        None => None,
+    };
+    gateway::vision::cli::load(faces.as_ref().map(|(f, dir)| (f.clone(), dir.as_path())))
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
 fn face(cmd: FaceCmd) -> Result<()> {
     use gateway::vision::cli;
     match cmd {
         FaceCmd::Embed { config, images } => {
-            let vision = cli::load(config.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+            let vision = face_vision(config.as_deref())?;
             let mut failed = false;
             for line in cli::embed(&vision, &images) {
                 failed |= line.get("error").is_some();
@@ -106,7 +119,7 @@ fn face(cmd: FaceCmd) -> Result<()> {
             Ok(())
         }
         FaceCmd::Compare { config, a, b } => {
-            let vision = cli::load(config.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+            let vision = face_vision(config.as_deref())?;
             let line = cli::compare(&vision, &a, &b).map_err(|e| anyhow::anyhow!(e))?;
             println!("{line}");
             Ok(())

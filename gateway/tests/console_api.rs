@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drivers::PersonId;
+use gateway::contract::PersonId;
+use gateway::control::{FaceEnroller, PreparedFaces};
 use gateway::engine::{CommandError, ErrorCode};
-use gateway::vision::{FaceEnroller, PreparedFaces};
 
 const UUID: &str = "0192f1a0-0000-7000-8000-000000000000";
 

@@ -360,7 +360,7 @@ async fn sigkill_under_traffic_loses_nothing_journaled() {
     // The only records not yet forwarded are the ones written after the uplink stopped.
     let tail: Vec<Value> = (acked + 1..=last)
         .filter_map(|s| journal.get(s).unwrap())
-        .map(|r| serde_json::from_slice(&r.to_json()).unwrap())
+        .map(|r| serde_json::from_slice(&r.to_json().unwrap()).unwrap())
         .collect();
     let odd: Vec<String> = tail
         .iter()

@@ -164,7 +164,7 @@ fn draft(i: usize, plate: Option<&str>) -> Draft {
         EventAction::Decision,
         DeviceId::new("reader"),
     );
-    e.door = Some(drivers::DoorId::new(if i.is_multiple_of(3) {
+    e.door = Some(crate::contract::DoorId::new(if i.is_multiple_of(3) {
         "gate"
     } else {
         "lobby"

@@ -3,14 +3,13 @@
 
 use anyhow::Result;
 use chrono::Utc;
-use drivers::{
-    Credential, CredentialKind, CredentialRead, DeviceEvent, DeviceId, EventBody, PersonId,
-};
+use drivers::{Credential, CredentialKind, CredentialRead, DeviceEvent, DeviceId, EventBody};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::engine::{Engine, Group, Person};
+use crate::contract::{Group, PersonId};
+use crate::engine::{Engine, Person};
 
 const CONFIG: &str = r#"
 [gateway]
@@ -39,7 +38,7 @@ pub fn run(persons: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let cfg = Config::parse(CONFIG, dir.path()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let db = sled::Config::new().path(dir.path().join("db")).open()?;
-    let mut engine = Engine::new(&cfg, &db)?;
+    let mut engine = Engine::new(&cfg.engine(), &db)?;
     let t = Instant::now();
     for i in 0..persons {
         engine.roster.upsert(Person {

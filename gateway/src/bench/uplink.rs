@@ -58,20 +58,20 @@ fn sample_event() -> Draft {
         EventAction::Decision,
         DeviceId::new("north-gate-in"),
     );
-    e.door = Some(drivers::DoorId::new("north-gate"));
+    e.door = Some(crate::contract::DoorId::new("north-gate"));
     e.direction = Some(drivers::Direction::In);
     e.credential = Some(drivers::Credential {
         kind: drivers::CredentialKind::Card,
         value: "10001".into(),
     });
     e.person = Some(crate::journal::PersonRef {
-        id: drivers::PersonId::new("r-001"),
-        group: crate::engine::Group::Resident,
+        id: crate::contract::PersonId::new("r-001"),
+        group: crate::contract::Group::Resident,
         name: None,
     });
     e.decision = Some(crate::journal::DecisionRef {
         granted: true,
-        reason: crate::engine::Reason::Granted,
+        reason: crate::contract::Reason::Granted,
     });
     e.offline = Some(true);
     Draft::event(Utc::now(), e)
@@ -103,16 +103,18 @@ async fn forward_all(journal: &Journal, port: u16) -> Result<Duration> {
     let Some(m) = cfg.mqtt.clone() else {
         bail!("bench config has no [mqtt]");
     };
-    // No engine here: its inputs (link up/down) are read and dropped.
+    // No engine here: its inputs are read and dropped.
     let (tx, mut rx) = mpsc::channel::<Input>(16);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (link, _link_rx) = tokio::sync::watch::channel(false);
     let stop = CancellationToken::new();
     let t = Instant::now();
     let (state, task) = crate::uplink::start(
         &m,
-        &cfg,
+        &cfg.identity(),
         journal.clone(),
-        Controller::new(EngineHandle::new(tx)),
+        Controller::new(EngineHandle::new(tx), None),
+        link,
         stop.clone(),
     )?;
     let task = tokio::spawn(task);

@@ -10,7 +10,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use drivers::{DoorId, PersonId};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -19,17 +18,19 @@ use super::auth::{Admin, Session};
 use super::error::{parse_json, read_body, require_json, ApiError};
 use super::search::{self, AlarmParams, AlarmQuery, Cursor, EventParams, EventQuery};
 use super::AppState;
+use crate::contract::{AlarmRecord, DoorId, PersonId, Record};
 use crate::control::{self, PersonIn, Request};
-use crate::engine::{Actor, Command, Person, Query as EngineQuery, QueryResult};
-use crate::journal::{AlarmRecord, Record};
+use crate::engine::{Actor, Command, Person, Stopped};
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::invalid(format!("bad query string: {}", e.body_text())))
 }
 
-async fn ask(st: &AppState, q: EngineQuery) -> Result<QueryResult, ApiError> {
-    st.engine.query(q).await.ok_or_else(ApiError::unavailable)
+impl From<Stopped> for ApiError {
+    fn from(_: Stopped) -> Self {
+        ApiError::unavailable()
+    }
 }
 
 /// Records as their payload JSON, with where the next page starts.
@@ -43,7 +44,7 @@ fn page_out(records: Vec<Record>, next: Option<Cursor>) -> PageOut {
     PageOut {
         records: records
             .iter()
-            .filter_map(|r| serde_json::from_slice(&r.to_json()).ok())
+            .filter_map(|r| serde_json::from_slice(&r.to_json().ok()?).ok())
             .collect(),
         next,
     }
@@ -51,9 +52,9 @@ fn page_out(records: Vec<Record>, next: Option<Cursor>) -> PageOut {
 
 /// `GET /healthz`: 200 while the engine answers, 503 otherwise.
 pub async fn healthz(State(st): State<AppState>) -> Response {
-    let engine = tokio::time::timeout(Duration::from_secs(2), st.engine.query(EngineQuery::Doors))
+    let engine = tokio::time::timeout(Duration::from_secs(2), st.engine.doors())
         .await
-        .is_ok_and(|r| r.is_some());
+        .is_ok_and(|r| r.is_ok());
     let body = serde_json::json!({
         "ok": engine,
         "engine": engine,
@@ -89,10 +90,10 @@ pub async fn alarms(
     q: Result<Query<AlarmParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     match AlarmQuery::parse(&query(q)?)? {
-        AlarmQuery::Open => match ask(&st, EngineQuery::OpenAlarms).await? {
-            QueryResult::Alarms(a) => Ok(Json(OpenAlarms { alarms: a }).into_response()),
-            _ => Err(ApiError::internal("unexpected engine answer")),
-        },
+        AlarmQuery::Open => Ok(Json(OpenAlarms {
+            alarms: st.engine.open_alarms().await?,
+        })
+        .into_response()),
         AlarmQuery::History {
             state,
             alarm_type,
@@ -164,18 +165,14 @@ pub async fn ack(
 
 /// `GET /api/doors`: every door with its state and its devices' link.
 pub async fn doors(_s: Session, State(st): State<AppState>) -> Result<Response, ApiError> {
-    match ask(&st, EngineQuery::Doors).await? {
-        QueryResult::Doors(d) => Ok(Json(serde_json::json!({ "doors": d })).into_response()),
-        _ => Err(ApiError::internal("unexpected engine answer")),
-    }
+    let d = st.engine.doors().await?;
+    Ok(Json(serde_json::json!({ "doors": d })).into_response())
 }
 
 /// `GET /api/devices`
 pub async fn devices(_s: Session, State(st): State<AppState>) -> Result<Response, ApiError> {
-    match ask(&st, EngineQuery::Devices).await? {
-        QueryResult::Devices(d) => Ok(Json(serde_json::json!({ "devices": d })).into_response()),
-        _ => Err(ApiError::internal("unexpected engine answer")),
-    }
+    let d = st.engine.devices().await?;
+    Ok(Json(serde_json::json!({ "devices": d })).into_response())
 }
 
 /// `POST /api/doors/{id}/open`: a remote open, journaled with the user.
@@ -249,18 +246,7 @@ pub async fn persons(
     let mut more = false;
     // Pages of the engine's roster until enough persons match.
     'pages: loop {
-        let batch = match ask(
-            &st,
-            EngineQuery::Persons {
-                after: after.clone(),
-                limit: 1000,
-            },
-        )
-        .await?
-        {
-            QueryResult::Persons(p) => p,
-            _ => return Err(ApiError::internal("unexpected engine answer")),
-        };
+        let batch = st.engine.persons(after.clone(), 1000).await?;
         let full = batch.len() == 1000;
         for person in batch {
             after = Some(person.id.clone());
@@ -290,10 +276,9 @@ pub async fn person(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Person>, ApiError> {
-    match ask(&st, EngineQuery::Person(PersonId::new(id.as_str()))).await? {
-        QueryResult::Person(Some(p)) => Ok(Json(*p)),
-        QueryResult::Person(None) => Err(ApiError::not_found(format!("no person `{id}`"))),
-        _ => Err(ApiError::internal("unexpected engine answer")),
+    match st.engine.person(PersonId::new(id.as_str())).await? {
+        Some(p) => Ok(Json(p)),
+        None => Err(ApiError::not_found(format!("no person `{id}`"))),
     }
 }
 
@@ -388,10 +373,8 @@ pub async fn add_face(
             "face matching is not enabled on this gateway ([faces] in the config), so photos cannot be enrolled",
         ));
     }
-    let person = match ask(&st, EngineQuery::Person(PersonId::new(id.as_str()))).await? {
-        QueryResult::Person(Some(p)) => *p,
-        QueryResult::Person(None) => return Err(ApiError::not_found(format!("no person `{id}`"))),
-        _ => return Err(ApiError::internal("unexpected engine answer")),
+    let Some(person) = st.engine.person(PersonId::new(id.as_str())).await? else {
+        return Err(ApiError::not_found(format!("no person `{id}`")));
     };
     st.metrics.write();
     let out = st

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::AppState;
-use crate::engine::{DoorStatus, Query, QueryResult};
-use crate::journal::Severity;
+use crate::contract::Severity;
+use crate::engine::DoorStatus;
 
 /// Counters kept by the console itself.
 #[derive(Default)]
@@ -131,8 +131,8 @@ pub async fn render(st: &AppState) -> String {
             u.backlog(j) as f64,
         );
     }
-    let engine_up = match st.engine.query(Query::OpenAlarms).await {
-        Some(QueryResult::Alarms(alarms)) => {
+    let engine_up = match st.engine.open_alarms().await {
+        Ok(alarms) => {
             o.family(
                 "gatewayd_alarms_open",
                 "gauge",
@@ -153,9 +153,9 @@ pub async fn render(st: &AppState) -> String {
             }
             true
         }
-        _ => false,
+        Err(_) => false,
     };
-    if let Some(QueryResult::Devices(devices)) = st.engine.query(Query::Devices).await {
+    if let Ok(devices) = st.engine.devices().await {
         o.family(
             "gatewayd_device_online",
             "gauge",
@@ -174,7 +174,7 @@ pub async fn render(st: &AppState) -> String {
             );
         }
     }
-    if let Some(QueryResult::Doors(doors)) = st.engine.query(Query::Doors).await {
+    if let Ok(doors) = st.engine.doors().await {
         o.family(
             "gatewayd_doors",
             "gauge",

@@ -2,6 +2,7 @@
 //! watch live alarms and passes, see snapshots, acknowledge alarms, open doors
 //! and (admins) keep the roster and the console's users.
 //!
+//! - `config`: the `[console]` section and its checks.
 //! - `auth`: passwords, sessions (cookie), login rate limiting, roles, CSRF.
 //! - `users`: console users from the config and those added by admins.
 //! - `api`: the JSON API: reads from the engine and the journal, writes
@@ -10,13 +11,16 @@
 //! - `live`: the journal as Server-Sent Events, resumable by `seq`.
 //! - `metrics`: `/metrics` in the Prometheus text format.
 //! - `assets`: the page (HTML/CSS/JS built into the binary).
+//! - `labels`: zh/en words for every code (`/assets/labels.json`).
 //! - `tls`: HTTPS from the configured certificate and key.
 //! - `error`: API errors as JSON.
 
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod config;
 pub mod error;
+pub mod labels;
 pub mod live;
 pub mod metrics;
 pub mod search;
@@ -36,12 +40,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConsoleSection};
+use crate::contract::{Draft, EventAction, EventKind, EventRecord};
 use crate::control::Controller;
 use crate::engine::EngineHandle;
-use crate::journal::{Draft, EventAction, EventKind, EventRecord, Journal};
+use crate::journal::Journal;
 use crate::uplink::UplinkState;
 use auth::{LoginLimiter, Session, Sessions};
+pub use config::{ConsoleSection, ConsoleUser, Role};
 use error::ApiError;
 use metrics::Metrics;
 use tls::ClientAddr;
@@ -71,7 +76,7 @@ pub enum ConsoleError {
 
 /// What the console needs of the gateway.
 pub struct Deps {
-    pub config: Arc<Config>,
+    pub section: ConsoleSection,
     pub journal: Journal,
     pub engine: EngineHandle,
     pub controller: Controller,
@@ -83,7 +88,6 @@ pub struct Deps {
 
 /// Everything handlers share.
 pub struct Shared {
-    pub config: Arc<Config>,
     pub section: ConsoleSection,
     pub journal: Journal,
     pub engine: EngineHandle,
@@ -113,7 +117,7 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(deps: Deps, shutdown: CancellationToken) -> Result<AppState, ConsoleError> {
-        let section = deps.config.console.clone().unwrap_or_default();
+        let section = deps.section;
         let secure = section.tls_cert_file.is_some();
         Ok(AppState(Arc::new(Shared {
             users: Users::open(&section, &deps.db)?,
@@ -123,7 +127,6 @@ impl AppState {
                 Duration::from_secs(section.login_lockout_s),
             ),
             metrics: Metrics::default(),
-            config: deps.config,
             section,
             journal: deps.journal,
             engine: deps.engine,
@@ -177,15 +180,15 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such page or API endpoint")
 }
 
-/// Every route of the console.
+/// Every route of the console. Deny by default: every route needs a live
+/// session (`auth::require_session`) except the explicit public list here.
 pub fn router(st: AppState) -> Router {
-    Router::new()
-        .route("/", get(assets::index))
-        .route("/assets/app.js", get(assets::js))
-        .route("/assets/app.css", get(assets::css))
+    let public = assets::router()
+        .route("/assets/labels.json", get(labels::serve))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::metrics))
-        .route("/api/login", post(auth::login))
+        .route("/api/login", post(auth::login));
+    let protected = Router::new()
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
         .route("/api/events", get(api::events))
@@ -207,6 +210,13 @@ pub fn router(st: AppState) -> Router {
         .route("/api/snapshots/{sha256}", get(api::snapshot))
         .route("/api/users", get(users::list))
         .route("/api/users/{name}", put(users::put).delete(users::delete))
+        // Only matched routes: an unknown path stays a 404 for everyone.
+        .route_layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            auth::require_session,
+        ));
+    public
+        .merge(protected)
         .fallback(not_found)
         .layer(axum::middleware::map_response(common_headers))
         .with_state(st)
@@ -224,15 +234,17 @@ pub struct Listener {
 
 impl Listener {
     /// Binds `[console] listen`, with TLS when configured.
-    pub async fn bind(config: &Config) -> Result<Listener, ConsoleError> {
-        let section = config.console.clone().unwrap_or_default();
+    pub async fn bind(
+        section: &ConsoleSection,
+        base_dir: &std::path::Path,
+    ) -> Result<Listener, ConsoleError> {
         let addr: SocketAddr = section
             .listen
             .parse()
             .map_err(|_| ConsoleError::Address(section.listen.clone()))?;
-        let tls = match (&section.tls_cert_file, &section.tls_key_file) {
-            (Some(c), Some(k)) => Some(tls::server_config(&config.resolve(c), &config.resolve(k))?),
-            _ => None,
+        let tls = match section.tls_files(base_dir) {
+            Some((cert, key)) => Some(tls::server_config(&cert, &key)?),
+            None => None,
         };
         let tcp = tokio::net::TcpListener::bind(addr)
             .await

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::auth::{self, Admin};
+use super::config::{ConsoleSection, Role};
 use super::error::{parse_json, read_body, require_json, ApiError};
 use super::AppState;
-use crate::config::{ConsoleSection, Role};
 
 /// Where a user is defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

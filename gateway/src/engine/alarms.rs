@@ -8,15 +8,18 @@
 //! A momentary alarm (door forced) has no lasting condition: acknowledging it clears it.
 
 use chrono::{DateTime, Duration, Utc};
-use drivers::{DeviceId, DoorId, ZoneId};
+use drivers::DeviceId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use crate::config::{AlarmsSection, RuleConfig};
-use crate::journal::{Ack, AlarmRecord, AlarmState, AlarmType, Draft, PersonRef, Severity};
+use super::config::{AlarmsSection, RuleConfig};
+use crate::contract::{
+    Ack, AlarmRecord, AlarmState, AlarmType, DoorId, Draft, PersonRef, Severity, ZoneId,
+};
 
-/// How one alarm type behaves (defaults in [`AlarmRules::default`], overridden by `[[rules]]`).
+/// How one alarm type behaves (defaults from the contract's alarm catalogue,
+/// escalation from `[alarms]`, overridden by `[[rules]]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TypeRule {
     pub enabled: bool,
@@ -88,38 +91,22 @@ impl AlarmRules {
     }
 
     fn with_escalation(a: &AlarmsSection) -> Self {
-        use AlarmType::*;
-        use Severity::*;
-        let table = [
-            (DoorForced, Critical, false),
-            (DoorHeldOpen, Major, true),
-            (Tailgating, Major, false),
-            (EbikeInElevator, Major, true),
-            (WatchlistFace, Critical, false),
-            (UnknownFace, Minor, false),
-            (DeviceOffline, Major, true),
-            (Tamper, Critical, false),
-            (Smoke, Critical, false),
-            (Gas, Critical, false),
-            (FenceIntrusion, Critical, false),
-            (SosCall, Critical, false),
-            (WelfareNoActivity, Major, true),
-            (DataLoss, Major, false),
-            (BufferHigh, Minor, true),
-        ];
-        let types = table
-            .into_iter()
-            .map(|(t, severity, auto_clear)| {
-                (
-                    t,
-                    TypeRule {
-                        enabled: true,
-                        severity,
-                        auto_clear,
-                        escalate_after: Self::escalation(a, severity),
-                        escalate_repeat: a.escalate_repeat,
+        let types = AlarmType::ALL
+            .iter()
+            .map(|&t| {
+                let info = t.info();
+                let rule = TypeRule {
+                    enabled: true,
+                    severity: info.severity,
+                    auto_clear: info.auto_clear,
+                    escalate_after: if info.escalates {
+                        Self::escalation(a, info.severity)
+                    } else {
+                        None
                     },
-                )
+                    escalate_repeat: a.escalate_repeat,
+                };
+                (t, rule)
             })
             .collect();
         Self { types }
@@ -466,7 +453,7 @@ impl Alarms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::RecordBody;
+    use crate::contract::RecordBody;
 
     fn alarms() -> Alarms {
         let db = sled::Config::new().temporary(true).open().unwrap();

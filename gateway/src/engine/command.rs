@@ -1,14 +1,21 @@
-//! What the platform (MQTT) and the console (HTTP) ask of the engine, and its
-//! answers. Both sides use the same commands, so an action means the same
-//! whichever way it came, and is journaled the same, with who asked.
+//! What the platform (MQTT) and the console (HTTP) ask the engine to change,
+//! and how it carries it out. Both sides use the same commands, so an action
+//! means the same whichever way it came, and is journaled the same, with who
+//! asked. (Reads of the state are in `query`.)
 
-use drivers::{DoorId, PersonId};
+use chrono::{DateTime, Utc};
+use drivers::{Action, Credential, CredentialKind, Output};
 use serde::Serialize;
 use std::fmt;
 use uuid::Uuid;
 
-use super::roster::Person;
-use crate::journal::AlarmRecord;
+use super::alarms::AckError;
+use super::roster::{Person, RosterError};
+use super::{person_ref, Effects, Engine};
+use crate::contract::{
+    AlarmType, CommandError, CommandName, DoorId, ErrorCode, EventAction, EventKind, EventRecord,
+    PersonId,
+};
 
 /// Where a command came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,13 +93,13 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> CommandName {
         match self {
-            Command::PersonUpsert { .. } => "person.upsert",
-            Command::PersonDelete { .. } => "person.delete",
-            Command::DoorOpen { .. } => "door.open",
-            Command::AlarmAck { .. } => "alarm.ack",
-            Command::ReleaseHold { .. } => "door.release_hold",
+            Command::PersonUpsert { .. } => CommandName::PersonUpsert,
+            Command::PersonDelete { .. } => CommandName::PersonDelete,
+            Command::DoorOpen { .. } => CommandName::DoorOpen,
+            Command::AlarmAck { .. } => CommandName::AlarmAck,
+            Command::ReleaseHold { .. } => CommandName::DoorReleaseHold,
         }
     }
 }
@@ -105,68 +112,153 @@ pub enum CommandOk {
     Person(Box<Person>),
 }
 
-/// Error codes of replies (`P/reply/{name}` `error.code`, HTTP bodies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// Malformed JSON, wrong types, missing or bad fields.
-    Invalid,
-    NotFound,
-    /// Conflicts with the current state (credential of another person, alarm already acked).
-    Conflict,
-    /// This command is not allowed from there.
-    Unauthorized,
-    UnknownCommand,
-    TooLarge,
-    /// The gateway failed (storage); the command may be retried.
-    Internal,
-}
+impl Engine {
+    /// A command from the platform or the console.
+    pub fn on_command(
+        &mut self,
+        cmd: Command,
+        now: DateTime<Utc>,
+    ) -> (Effects, Result<CommandOk, CommandError>) {
+        let mut fx = Effects::default();
+        let result = match cmd {
+            Command::PersonUpsert { person, by } => self.upsert(person, &by, now, &mut fx),
+            Command::PersonDelete { id, by } => self.delete(&id, &by, now, &mut fx),
+            Command::DoorOpen { door, by } => self.remote_open(&door, &by, now, &mut fx),
+            Command::AlarmAck { alarm, by, note } => {
+                match self.alarms.ack(alarm, &by.to_string(), &note, now) {
+                    Ok(drafts) => {
+                        fx.records.extend(drafts);
+                        Ok(CommandOk::Done)
+                    }
+                    Err(e @ AckError::NotOpen(_)) => {
+                        Err(CommandError::new(ErrorCode::NotFound, e.to_string()))
+                    }
+                    Err(e @ AckError::AlreadyAcked(_)) => {
+                        Err(CommandError::new(ErrorCode::Conflict, e.to_string()))
+                    }
+                    Err(e) => Err(CommandError::invalid(e.to_string())),
+                }
+            }
+            Command::ReleaseHold { door, by } => self.release_hold(&door, &by, now, &mut fx),
+        };
+        (fx, result)
+    }
 
-/// A refused command: a code for programs, a message for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CommandError {
-    pub code: ErrorCode,
-    pub message: String,
-}
+    /// Whether `person.upsert` would take the person; changes nothing (the
+    /// controller asks before it stores face photos).
+    pub fn check_upsert(&self, person: &Person) -> Result<(), CommandError> {
+        self.roster.check(person).map_err(roster_error)
+    }
 
-impl CommandError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
+    fn upsert(
+        &mut self,
+        person: Person,
+        by: &Actor,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<CommandOk, CommandError> {
+        let id = person.id.clone();
+        let existing_faces = self.roster.get(&id).map(|p| p.faces).unwrap_or(0);
+        let person = Person {
+            faces: existing_faces.max(person.faces),
+            ..person
+        };
+        self.roster.upsert(person.clone()).map_err(roster_error)?;
+        self.watch_if_tagged(&id, now)
+            .map_err(|e| CommandError::internal(format!("person saved, welfare watch not: {e}")))?;
+        let mut e = self.system_event(EventAction::PersonUpserted, by);
+        e.person = Some(person_ref(&person));
+        fx.event(now, e);
+        Ok(CommandOk::Person(Box::new(person)))
+    }
+
+    fn delete(
+        &mut self,
+        id: &PersonId,
+        by: &Actor,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<CommandOk, CommandError> {
+        let p = self.roster.delete(id).map_err(roster_error)?;
+        self.apb.forget(id);
+        self.watch_if_tagged(id, now).map_err(|e| {
+            CommandError::internal(format!("person deleted, welfare watch not: {e}"))
+        })?;
+        self.end(fx, AlarmType::WelfareNoActivity, id.as_str(), now);
+        let mut e = self.system_event(EventAction::PersonDeleted, by);
+        e.person = Some(person_ref(&p));
+        fx.event(now, e);
+        Ok(CommandOk::Done)
+    }
+
+    fn remote_open(
+        &mut self,
+        door: &DoorId,
+        by: &Actor,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<CommandOk, CommandError> {
+        let cfg = self.site.door(door).cloned().ok_or_else(|| no_door(door))?;
+        let mut e = EventRecord::new(
+            EventKind::Access,
+            EventAction::DoorRelease,
+            self.gateway.clone(),
+        );
+        e.door = Some(door.clone());
+        e.zone = Some(cfg.zone.clone());
+        e.credential = Some(Credential {
+            kind: CredentialKind::Remote,
+            value: by.to_string(),
+        });
+        e.by = Some(by.to_string());
+        e.offline = Some(!self.link_up);
+        fx.event(now, e);
+        self.open_door(&cfg, now, fx);
+        Ok(CommandOk::Done)
+    }
+
+    /// Ends an e-bike hold on an elevator before the tag departs.
+    fn release_hold(
+        &mut self,
+        door: &DoorId,
+        by: &Actor,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<CommandOk, CommandError> {
+        let cfg = self.site.door(door).cloned().ok_or_else(|| no_door(door))?;
+        for lock in self.site.lock_devices(&cfg) {
+            fx.command(
+                &lock,
+                Action::Hold {
+                    output: Output::ElevatorHold,
+                    on: false,
+                },
+            );
         }
+        let mut e = self.system_event(EventAction::ConsoleAction, by);
+        e.door = Some(door.clone());
+        e.detail = Some("e-bike hold released".into());
+        fx.event(now, e);
+        Ok(CommandOk::Done)
+    }
+
+    fn system_event(&self, action: EventAction, by: &Actor) -> EventRecord {
+        let mut e = EventRecord::new(EventKind::System, action, self.gateway.clone());
+        e.by = Some(by.to_string());
+        e
     }
 }
 
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}", self.code, self.message)
-    }
+fn no_door(door: &DoorId) -> CommandError {
+    CommandError::new(ErrorCode::NotFound, format!("no door `{door}`"))
 }
 
-impl std::error::Error for CommandError {}
-
-/// A read of the engine's state (console pages).
-#[derive(Debug, Clone)]
-pub enum Query {
-    Doors,
-    OpenAlarms,
-    Person(PersonId),
-    /// Persons sorted by id, from `after` (exclusive), at most `limit`.
-    Persons {
-        after: Option<PersonId>,
-        limit: usize,
-    },
-    Devices,
-}
-
-/// The answer to a [`Query`].
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum QueryResult {
-    Doors(Vec<super::DoorInfo>),
-    Alarms(Vec<AlarmRecord>),
-    Person(Option<Box<Person>>),
-    Persons(Vec<Person>),
-    Devices(Vec<super::DeviceInfoView>),
+fn roster_error(e: RosterError) -> CommandError {
+    let code = match &e {
+        RosterError::NotFound(_) => ErrorCode::NotFound,
+        RosterError::CredentialInUse { .. } => ErrorCode::Conflict,
+        RosterError::Storage(_) => ErrorCode::Internal,
+        _ => ErrorCode::Invalid,
+    };
+    CommandError::new(code, e.to_string())
 }

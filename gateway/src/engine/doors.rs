@@ -4,16 +4,17 @@
 //! rules (forced, held open, closed again, more people than grants).
 
 use chrono::{DateTime, Duration, Utc};
-use drivers::DoorId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+use crate::contract::DoorId;
 
 /// A door opened within this long after its release window closed is still a
 /// legitimate pass (people are slow with handles).
 const GRACE: Duration = Duration::seconds(2);
 
 /// The state shown on the console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DoorStatus {
     Closed,

@@ -4,10 +4,15 @@
 //! any credential, between the thresholds the read is `uncertain`, below it
 //! (or with no candidate) the face is unknown, and a read without similarity
 //! is a face that failed a quality or liveness gate (`no_usable_face`).
-//! (Repeated unknown faces raise `unknown_face`: `[[rules]] type = "unknown_face"`.)
+//! Repeated unknown faces at one door raise `unknown_face`
+//! (`[[rules]] type = "unknown_face"`: how many within which window).
 
-use super::policy::Reason;
-use crate::config::FacesSection;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, VecDeque};
+
+use super::site::DeviceInfo;
+use super::{Effects, Engine};
+use crate::contract::{AlarmType, DoorId, Reason};
 
 /// What the face read says before the roster is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,16 +25,17 @@ pub enum FaceVerdict {
 }
 
 /// The `[faces]` thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceRules {
     match_threshold: f32,
     unknown_threshold: f32,
 }
 
 impl FaceRules {
-    pub fn new(cfg: &FacesSection) -> Self {
+    pub fn new(match_threshold: f32, unknown_threshold: f32) -> Self {
         Self {
-            match_threshold: cfg.match_threshold,
-            unknown_threshold: cfg.unknown_threshold,
+            match_threshold,
+            unknown_threshold,
         }
     }
 
@@ -57,13 +63,51 @@ impl FaceRules {
     }
 }
 
+/// Recent unknown faces per door.
+#[derive(Default)]
+pub struct UnknownFaces {
+    seen: HashMap<DoorId, VecDeque<DateTime<Utc>>>,
+}
+
+impl Engine {
+    /// Counts unknown faces at a door; enough of them in the window raise `unknown_face`.
+    pub(super) fn unknown_face(
+        &mut self,
+        dev: &DeviceInfo,
+        door: &DoorId,
+        event: uuid::Uuid,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) {
+        let window = self.params.unknown_window;
+        let count = self.params.unknown_count as usize;
+        let seen = self.unknown_faces.seen.entry(door.clone()).or_default();
+        seen.push_back(now);
+        while seen.front().is_some_and(|t| now - *t > window) {
+            seen.pop_front();
+        }
+        if seen.len() < count {
+            return;
+        }
+        seen.clear();
+        let message = AlarmType::UnknownFace.message(&[
+            ("count", &count),
+            ("place", &self.site.place_name(dev)),
+            ("window", &window.num_seconds()),
+        ]);
+        let mut spec = self.spec_for(dev, AlarmType::UnknownFace, door.as_str(), message);
+        spec.event = Some(event);
+        self.raise(fx, spec, now);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn thresholds_split_the_reads() {
-        let r = FaceRules::new(&FacesSection::default());
+        let r = FaceRules::new(0.45, 0.30);
         assert_eq!(r.verdict("p1", Some(0.8)), FaceVerdict::Candidate);
         assert_eq!(
             r.verdict("p1", Some(0.35)),
@@ -118,7 +162,7 @@ group = "watchlist"
 "#;
         let cfg = crate::config::Config::parse(text, std::path::Path::new(".")).unwrap();
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let e = crate::engine::Engine::new(&cfg, &db).unwrap();
+        let e = crate::engine::Engine::new(&cfg.engine(), &db).unwrap();
         (e, db)
     }
 

@@ -2,57 +2,14 @@
 //! entry, the place and the time; no I/O, so every case is a plain unit test.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use drivers::{Direction, DoorId, PersonId, ZoneId};
-use serde::{Deserialize, Serialize};
+use drivers::Direction;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 
-use super::roster::{Group, Person};
+use super::config::EngineConfig;
+use super::roster::Person;
 use super::schedule::Schedule;
-use crate::config::Config;
-
-/// The reason code of a decision, as published in `decision.reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    Granted,
-    /// Nobody in the roster holds this credential.
-    UnknownCredential,
-    /// The person's validity ended (visitor pass expired).
-    Expired,
-    /// The person's validity has not begun yet.
-    NotYetValid,
-    /// The group may use this door, but not at this time.
-    OutsideSchedule,
-    /// The group may not use this door at all.
-    NotAllowedHere,
-    /// The person is on the watchlist.
-    Watchlist,
-    /// A second entry (or exit) without the matching exit (or entry).
-    AntiPassback,
-    /// The read was buffered through a link outage and arrived too late to act on.
-    StaleRead,
-    /// A face between the unknown and match thresholds: not sure enough to open.
-    Uncertain,
-    /// A face that failed a quality gate (too small, blurred, turned away, not live).
-    NoUsableFace,
-}
-
-impl Reason {
-    pub fn granted(self) -> bool {
-        self == Reason::Granted
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        f.write_str(&s)
-    }
-}
+pub use crate::contract::Reason;
+use crate::contract::{DoorId, Group, PersonId, ZoneId};
 
 /// Where a credential was presented.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +43,7 @@ pub struct Policy {
 impl Policy {
     /// Compiles the rules. Without any rule, residents, staff and visitors may pass
     /// every door at any time within their validity (a sensible start for a new site).
-    pub fn from_config(cfg: &Config) -> Result<Policy, String> {
+    pub fn from_config(cfg: &EngineConfig) -> Result<Policy, String> {
         let schedules: HashMap<&str, Schedule> = cfg
             .schedules
             .iter()
@@ -124,7 +81,7 @@ impl Policy {
         }
         Ok(Policy {
             rules,
-            offset: cfg.gateway.utc_offset,
+            offset: cfg.utc_offset,
         })
     }
 
@@ -234,7 +191,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn config(extra: &str) -> Config {
+    fn config(extra: &str) -> EngineConfig {
         let text = format!(
             r#"
 [gateway]
@@ -251,7 +208,9 @@ zone = "club"
 {extra}
 "#
         );
-        Config::parse(&text, std::path::Path::new(".")).unwrap()
+        crate::config::Config::parse(&text, std::path::Path::new("."))
+            .unwrap()
+            .engine()
     }
 
     fn person(group: Group) -> Person {

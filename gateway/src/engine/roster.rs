@@ -3,32 +3,12 @@
 //! survives restarts and platform outages.
 
 use chrono::{DateTime, Utc};
-use drivers::{Credential, CredentialKind, PersonId};
+use drivers::{Credential, CredentialKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fmt;
 
-/// The groups the access rules are written for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Group {
-    Resident,
-    Staff,
-    Visitor,
-    /// Persons to be refused and reported (`watchlist_face`).
-    Watchlist,
-}
-
-impl fmt::Display for Group {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Group::Resident => "resident",
-            Group::Staff => "staff",
-            Group::Visitor => "visitor",
-            Group::Watchlist => "watchlist",
-        })
-    }
-}
+pub use crate::contract::Group;
+use crate::contract::PersonId;
 
 /// One person of the roster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,8 +103,8 @@ impl Roster {
         self.persons.values()
     }
 
-    /// Adds or replaces a person. Refused when a credential belongs to someone else.
-    pub fn upsert(&mut self, person: Person) -> Result<(), RosterError> {
+    /// Whether `upsert` would take the person (nothing is changed).
+    pub fn check(&self, person: &Person) -> Result<(), RosterError> {
         if person.id.as_str().is_empty() || person.id.as_str().len() > 128 {
             return Err(RosterError::BadId);
         }
@@ -149,6 +129,12 @@ impl Roster {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Adds or replaces a person. Refused when a credential belongs to someone else.
+    pub fn upsert(&mut self, person: Person) -> Result<(), RosterError> {
+        self.check(&person)?;
         let json = serde_json::to_vec(&person).map_err(|e| RosterError::Storage(e.to_string()))?;
         self.tree
             .insert(person.id.as_str(), json)

@@ -7,61 +7,13 @@ use chrono::Utc;
 use drivers::{Action, DeviceCommand, DeviceEvent, DeviceId};
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, CommandError, CommandOk, Effects, Engine, ErrorCode, Query, QueryResult};
-use crate::journal::{EventAction, Journal};
-
-/// Inputs other than device events.
-pub enum Input {
-    Command {
-        cmd: Command,
-        reply: oneshot::Sender<Result<CommandOk, CommandError>>,
-    },
-    Query {
-        q: Query,
-        reply: oneshot::Sender<QueryResult>,
-    },
-    /// The platform link went up or down.
-    Link(bool),
-    /// Retention evicted records the platform never got.
-    DataLoss(u64),
-    /// Records waiting to be forwarded.
-    Backlog(u64),
-}
-
-/// How the rest of the gateway talks to the engine.
-#[derive(Clone)]
-pub struct EngineHandle {
-    tx: mpsc::Sender<Input>,
-}
-
-impl EngineHandle {
-    pub fn new(tx: mpsc::Sender<Input>) -> Self {
-        Self { tx }
-    }
-
-    pub async fn command(&self, cmd: Command) -> Result<CommandOk, CommandError> {
-        let (reply, rx) = oneshot::channel();
-        let stopped = || CommandError::new(ErrorCode::Internal, "the gateway is stopping");
-        self.tx
-            .send(Input::Command { cmd, reply })
-            .await
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
-    }
-
-    pub async fn query(&self, q: Query) -> Option<QueryResult> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Input::Query { q, reply }).await.ok()?;
-        rx.await.ok()
-    }
-
-    pub async fn send(&self, input: Input) {
-        let _ = self.tx.send(input).await;
-    }
-}
+use super::handle::Input;
+use super::{Effects, Engine};
+use crate::contract::EventAction;
+use crate::journal::Journal;
 
 /// Delivers device commands to the drivers' queues.
 #[derive(Clone, Default)]
@@ -87,16 +39,33 @@ impl Router {
     }
 }
 
+/// What the engine task reads from and writes to.
+pub struct Wiring {
+    /// Events from every driver and from the vision.
+    pub events: mpsc::Receiver<DeviceEvent>,
+    /// Commands, reads and figures (see [`EngineHandle`](super::EngineHandle)).
+    pub inputs: mpsc::Receiver<Input>,
+    /// The platform link: up or down (set by the uplink; stays down without one).
+    pub link: watch::Receiver<bool>,
+    pub journal: Journal,
+    pub router: Router,
+    /// Backlog at which `buffer_high` is raised (`[retention] buffer_high`).
+    pub buffer_high: u64,
+}
+
 /// Runs the engine until shutdown.
-pub async fn run(
-    mut engine: Engine,
-    mut events: mpsc::Receiver<DeviceEvent>,
-    mut inputs: mpsc::Receiver<Input>,
-    journal: Journal,
-    router: Router,
-    buffer_high: u64,
-    shutdown: CancellationToken,
-) {
+pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken) {
+    let Wiring {
+        mut events,
+        mut inputs,
+        mut link,
+        journal,
+        router,
+        buffer_high,
+    } = wiring;
+    // The uplink may be absent or gone: then the link stays as it was.
+    let mut link_open = true;
+    engine.set_link(*link.borrow_and_update());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = engine.gateway_event(
@@ -123,17 +92,20 @@ pub async fn run(
                     let _ = reply.send(result);
                     continue;
                 }
-                Input::Query { q, reply } => {
-                    let _ = reply.send(engine.query(q));
-                    continue;
-                }
-                Input::Link(up) => {
-                    engine.set_link(up);
+                Input::Read(read) => {
+                    read(&engine);
                     continue;
                 }
                 Input::DataLoss(n) => engine.on_data_loss(n, Utc::now()),
                 Input::Backlog(n) => engine.on_backlog(n, buffer_high, Utc::now()),
             },
+            changed = link.changed(), if link_open => {
+                match changed {
+                    Ok(()) => engine.set_link(*link.borrow_and_update()),
+                    Err(_) => link_open = false,
+                }
+                continue;
+            }
             Some(ev) = events.recv() => engine.on_device_event(ev, Utc::now()),
             _ = tick.tick() => engine.on_tick(Utc::now()),
         };

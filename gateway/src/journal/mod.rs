@@ -2,20 +2,24 @@
 //! numbered with a gap-free `seq`, durable before anyone forwards or shows it.
 //! The uplink and the console read from here only.
 //!
-//! - `record`: the record types, serialised as the platform's payloads.
+//! - `config`: the `[retention]` section and its checks.
 //! - `store`: the key layout in sled.
 //! - `writer`: the single writer task (numbering, group commit, fsync).
 //! - `retention`: eviction by age and disk budget, counting unforwarded losses.
+//! - `search`: events and past alarms for the console, newest or oldest first.
 
-pub mod record;
+pub mod config;
 pub mod retention;
+pub mod search;
 mod store;
 mod writer;
 
-pub use record::{
+// The record types live in the contract; re-exported for the journal's users.
+pub use crate::contract::{
     Ack, AlarmRecord, AlarmState, AlarmType, DecisionRef, Draft, EventAction, EventKind,
     EventRecord, InputRef, PersonRef, Record, RecordBody, SensorRef, Severity, SnapshotRef, TagRef,
 };
+pub use config::RetentionSection;
 pub use store::Stored;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +34,7 @@ pub enum JournalError {
     #[error("the journal writer has stopped")]
     Stopped,
     #[error("{0}")]
-    Decode(#[from] record::DecodeError),
+    Decode(#[from] crate::contract::DecodeError),
 }
 
 /// Drafts to number and store, and maybe someone waiting for them.

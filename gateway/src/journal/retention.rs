@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::config::RetentionSection;
 use super::store::Stored;
 use super::{Evicted, Journal, JournalError};
-use crate::config::RetentionSection;
 
 /// At most this many records are evicted per run, to keep each run short.
 const MAX_PER_RUN: usize = 50_000;

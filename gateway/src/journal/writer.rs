@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-use super::record::{Record, SnapshotRef};
 use super::store::{self, Stored};
 use super::WriteReq;
+use crate::contract::{Record, SnapshotRef};
 
 /// At most this many records in one batch, to bound a batch's memory and the
 /// wait of an alarm queued behind a burst.
@@ -124,12 +124,12 @@ impl Writer {
 
     /// Numbers, stores and flushes one group, retrying until the disk takes it.
     async fn commit(&mut self, reqs: &mut Vec<super::AppendReq>) {
+        let drafts: usize = reqs.iter().map(|r| r.drafts.len()).sum();
         let (batch, records, bytes) = self.prepare(reqs);
         self.apply(batch, records.len()).await;
         self.bytes = bytes;
         self.last_seq += records.len() as u64;
-        self.queued
-            .fetch_sub(records.len() as u64, Ordering::Relaxed);
+        self.queued.fetch_sub(drafts as u64, Ordering::Relaxed);
         self.committed.send_replace(self.last_seq);
         // Hand each waiting requester its own records.
         let mut records = records.into_iter();
@@ -150,15 +150,37 @@ impl Writer {
         let mut bytes = self.bytes;
         let mut snap_refs: std::collections::HashMap<String, u32> = Default::default();
         for req in reqs.iter_mut() {
-            for draft in req.drafts.iter_mut() {
-                seq += 1;
+            let mut kept = Vec::with_capacity(req.drafts.len());
+            for mut draft in req.drafts.drain(..) {
                 let mut body = draft.body.clone();
-                if let Some(jpeg) = draft.snapshot.take() {
+                let snapshot = draft.snapshot.take().map(|jpeg| {
                     let sha = hex::encode(Sha256::digest(&jpeg));
                     *body.snapshot_mut() = Some(SnapshotRef {
                         sha256: sha.clone(),
                         bytes: jpeg.len() as u64,
                     });
+                    (sha, jpeg)
+                });
+                let record = Record {
+                    id: draft.id,
+                    seq: seq + 1,
+                    ts: draft.ts,
+                    estate: self.ids.0.clone(),
+                    gateway: self.ids.1.clone(),
+                    body,
+                };
+                // Encoded before it takes its seq: a record that cannot be
+                // written is refused (and said), never published empty, and
+                // `seq` stays gap-free.
+                let json = match record.to_json() {
+                    Ok(json) => json,
+                    Err(e) => {
+                        tracing::error!(id = %record.id, "journal: record refused: {e}");
+                        continue;
+                    }
+                };
+                seq += 1;
+                if let Some((sha, jpeg)) = snapshot {
                     let refs = snap_refs
                         .entry(sha.clone())
                         .or_insert_with(|| self.snapshot_refs(&sha));
@@ -168,15 +190,6 @@ impl Writer {
                     }
                     *refs += 1;
                 }
-                let record = Record {
-                    id: draft.id,
-                    seq,
-                    ts: draft.ts,
-                    estate: self.ids.0.clone(),
-                    gateway: self.ids.1.clone(),
-                    body,
-                };
-                let json = record.to_json();
                 let alarm = record.body.is_alarm();
                 let raw = Stored::encode(record.ts, alarm, &record.body.topic_suffix(), &json);
                 bytes += raw.len() as u64;
@@ -185,7 +198,10 @@ impl Writer {
                     batch.insert(&store::key(store::ALARM, seq), &[][..]);
                 }
                 records.push(record);
+                kept.push(draft);
             }
+            // What the requester gets back below: its records that were kept.
+            req.drafts = kept;
         }
         for (sha, refs) in snap_refs {
             batch.insert(

@@ -4,9 +4,10 @@
 use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
 use std::time::Duration;
 
+use super::config::{Identity, MqttSection};
 use super::topics::Topics;
 use super::UplinkError;
-use crate::config::{Config, MqttSection};
+use crate::settings::resolve;
 
 /// Debian's bundle of trusted roots, used for `mqtts://` without `ca_file`.
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -47,18 +48,22 @@ pub fn parse_url(url: &str) -> Result<(String, u16, bool), UplinkError> {
     Ok((host, port, tls))
 }
 
-fn read(cfg: &Config, path: &std::path::Path, what: &str) -> Result<Vec<u8>, UplinkError> {
-    let p = cfg.resolve(path);
+fn read(id: &Identity, path: &std::path::Path, what: &str) -> Result<Vec<u8>, UplinkError> {
+    let p = resolve(&id.base_dir, path);
     std::fs::read(&p).map_err(|e| UplinkError::Config(format!("mqtt.{what} {}: {e}", p.display())))
 }
 
 /// Builds the client options.
-pub fn options(m: &MqttSection, cfg: &Config, topics: &Topics) -> Result<MqttOptions, UplinkError> {
+pub fn options(
+    m: &MqttSection,
+    id: &Identity,
+    topics: &Topics,
+) -> Result<MqttOptions, UplinkError> {
     let (host, port, tls) = parse_url(&m.url)?;
     let client_id = m
         .client_id
         .clone()
-        .unwrap_or_else(|| format!("gatewayd-{}", cfg.gateway.id));
+        .unwrap_or_else(|| format!("gatewayd-{}", id.gateway));
     let mut o = MqttOptions::new(client_id, host, port);
     o.set_keep_alive(Duration::from_secs(m.keep_alive_s.max(5)));
     // A clean session: after a reconnect the outbox resends from its cursor.
@@ -81,7 +86,7 @@ pub fn options(m: &MqttSection, cfg: &Config, topics: &Topics) -> Result<MqttOpt
     ));
     if let Some(user) = &m.username {
         let password = match &m.password_file {
-            Some(f) => String::from_utf8(read(cfg, f, "password_file")?)
+            Some(f) => String::from_utf8(read(id, f, "password_file")?)
                 .map_err(|_| UplinkError::Config("mqtt.password_file is not UTF-8".into()))?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
@@ -91,7 +96,7 @@ pub fn options(m: &MqttSection, cfg: &Config, topics: &Topics) -> Result<MqttOpt
     }
     if tls {
         let ca = match &m.ca_file {
-            Some(f) => read(cfg, f, "ca_file")?,
+            Some(f) => read(id, f, "ca_file")?,
             None => std::fs::read(SYSTEM_ROOTS).map_err(|e| {
                 UplinkError::Config(format!(
                     "mqtts:// without mqtt.ca_file needs the system roots at {SYSTEM_ROOTS}: {e}"
@@ -99,7 +104,7 @@ pub fn options(m: &MqttSection, cfg: &Config, topics: &Topics) -> Result<MqttOpt
             })?,
         };
         let client_auth = match (&m.cert_file, &m.key_file) {
-            (Some(c), Some(k)) => Some((read(cfg, c, "cert_file")?, read(cfg, k, "key_file")?)),
+            (Some(c), Some(k)) => Some((read(id, c, "cert_file")?, read(id, k, "key_file")?)),
             _ => None,
         };
         o.set_transport(Transport::Tls(TlsConfiguration::Simple {

@@ -1,6 +1,7 @@
 //! The uplink: MQTT store-and-forward from the journal to the community
 //! platform, and the platform's commands back.
 //!
+//! - `config`: the `[mqtt]` section and its checks.
 //! - `topics`: the topic names of the contract.
 //! - `connect`: client options (URL, TLS, credentials, last will).
 //! - `lanes`: the outbox's cursors and PUBACK bookkeeping (pure logic).
@@ -11,10 +12,12 @@
 //! outage nor a crash of the gateway loses anything. Alarms have their own lane
 //! and go first: they never wait behind a backlog of pass events.
 
+pub mod config;
 mod connect;
 pub mod lanes;
 pub mod topics;
 
+pub use config::{Identity, MqttSection};
 pub use connect::parse_url;
 
 use bytes::Bytes;
@@ -23,15 +26,14 @@ use futures::future::BoxFuture;
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, MqttSection};
-use crate::control::{self, Controller};
-use crate::engine::{CommandError, CommandOk, ErrorCode, Input};
+use crate::contract::{CommandError, CommandName, ErrorCode};
+use crate::control::{self, CommandOk, Controller};
 use crate::journal::{retention::Forwarded, Journal, Stored};
 use lanes::{Acked, Lane, Tag, Tracker};
 
@@ -57,7 +59,8 @@ pub enum UplinkError {
 pub struct UplinkState {
     alarms: Arc<AtomicU64>,
     events: Arc<AtomicU64>,
-    connected: Arc<AtomicBool>,
+    /// The platform link: up or down (the engine flags decisions made while it is down).
+    link: Arc<watch::Sender<bool>>,
     published: Arc<AtomicU64>,
 }
 
@@ -81,7 +84,7 @@ impl UplinkState {
     }
 
     pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
+        *self.link.borrow()
     }
 
     /// Records published since start (resends included).
@@ -132,19 +135,30 @@ fn reply_payload(request_id: Option<&str>, result: &Result<CommandOk, CommandErr
             result: None,
         },
     };
-    serde_json::to_vec(&r).unwrap_or_default()
+    serde_json::to_vec(&r).unwrap_or_else(|e| {
+        // Never an empty payload: a reply the platform can still match and read.
+        tracing::error!("reply not encodable: {e}");
+        serde_json::json!({
+            "request_id": request_id, "ok": false,
+            "error": "the reply could not be encoded", "code": ErrorCode::Internal,
+        })
+        .to_string()
+        .into_bytes()
+    })
 }
 
 /// Builds the uplink; the returned task runs until shutdown.
+/// `link` is set while the platform link is up.
 pub fn start(
     m: &MqttSection,
-    cfg: &Config,
+    id: &Identity,
     journal: Journal,
     controller: Controller,
+    link: watch::Sender<bool>,
     shutdown: CancellationToken,
 ) -> Result<(UplinkState, BoxFuture<'static, ()>), UplinkError> {
-    let topics = Topics::new(&m.topic_prefix, &cfg.gateway.estate, &cfg.gateway.id);
-    let options = connect::options(m, cfg, &topics)?;
+    let topics = Topics::new(&m.topic_prefix, &id.estate, &id.gateway);
+    let options = connect::options(m, id, &topics)?;
     let tracker = Tracker::new(
         journal.cursor(Lane::Alarms.cursor_name())?,
         journal.cursor(Lane::Events.cursor_name())?,
@@ -152,7 +166,7 @@ pub fn start(
     let state = UplinkState {
         alarms: Arc::new(AtomicU64::new(tracker.alarms.acked)),
         events: Arc::new(AtomicU64::new(tracker.events.acked)),
-        connected: Arc::new(AtomicBool::new(false)),
+        link: Arc::new(link),
         published: Arc::new(AtomicU64::new(0)),
     };
     let uplink = Uplink {
@@ -313,7 +327,6 @@ impl Uplink {
                     Some(Conn::Down(why, ack)) => {
                         if connected {
                             tracing::warn!("platform link down: {why}; records are kept and sent after reconnecting");
-                            self.controller.engine.send(Input::Link(false)).await;
                         } else if why != last_error {
                             tracing::warn!("cannot connect to the platform broker: {why} (retrying)");
                         } else {
@@ -321,7 +334,7 @@ impl Uplink {
                         }
                         last_error = why;
                         connected = false;
-                        self.state.connected.store(false, Ordering::Relaxed);
+                        self.state.link.send_replace(false);
                         self.tracker.reset();
                         let _ = ack.send(());
                     }
@@ -395,7 +408,7 @@ impl Uplink {
                 }
                 tracing::info!("platform link up");
                 self.tracker.reset();
-                self.state.connected.store(true, Ordering::Relaxed);
+                self.state.link.send_replace(true);
                 if let Err(e) = client.try_subscribe(self.topics.commands(), QoS::AtLeastOnce) {
                     tracing::error!("cannot subscribe to commands: {e}");
                 }
@@ -405,8 +418,6 @@ impl Uplink {
                     status_payload("online"),
                     Tag::Other,
                 );
-                let engine = self.controller.engine.clone();
-                tokio::spawn(async move { engine.send(Input::Link(true)).await });
                 Some(true)
             }
             Event::Incoming(Packet::PubAck(p)) => {
@@ -455,7 +466,7 @@ impl Uplink {
                 ErrorCode::Invalid,
                 "retained commands are refused (they would run again at every reconnect)".into(),
             )
-        } else if !crate::config::ALL_COMMANDS.contains(&name.as_str()) {
+        } else if CommandName::parse(&name).is_none() {
             refuse(
                 ErrorCode::UnknownCommand,
                 format!("unknown command `{name}`"),

@@ -4,17 +4,14 @@
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
+use super::FacesSection;
 use super::{runtime_options, Vision, VisionError};
-use crate::config::{Config, FacesSection};
 
-/// Loads the pipeline with the `[faces]` of a config file (or the defaults).
-pub fn load(config: Option<&Path>) -> Result<Vision, String> {
-    let (rt, cfg) = match config {
-        Some(path) => {
-            let c = Config::load(path).map_err(|e| e.to_string())?;
-            let f = c.faces.clone().unwrap_or_default();
-            (runtime_options(&c, &f), f)
-        }
+/// Loads the pipeline with the `[faces]` of a config file (and the file's
+/// folder, for relative paths), or with the defaults.
+pub fn load(faces: Option<(FacesSection, &Path)>) -> Result<Vision, String> {
+    let (rt, cfg) = match faces {
+        Some((f, base_dir)) => (runtime_options(&f, base_dir), f),
         None => {
             let f = FacesSection::default();
             (

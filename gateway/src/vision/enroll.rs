@@ -5,12 +5,12 @@
 //! `turned_away`, `duplicate_face`.
 
 use bytes::Bytes;
-use drivers::PersonId;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
-use super::{FaceEnroller, PreparedFaces, Vision};
-use crate::engine::{CommandError, ErrorCode};
+use super::Vision;
+use crate::contract::{CommandError, ErrorCode, PersonId};
+use crate::control::{FaceEnroller, PreparedFaces};
 
 pub struct Enroller {
     vision: Arc<Vision>,

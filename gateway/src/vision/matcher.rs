@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::track::{Observation, Outcome, TrackRules, Tracker};
+use super::LivenessMode;
 use super::Vision;
-use crate::config::{Config, LivenessMode};
 
 /// The matcher's state across frames.
 pub struct Matcher {
@@ -258,16 +258,11 @@ fn snapshot(frame: &Mat, face: &Face, quality: i32) -> Option<Vec<u8>> {
 pub async fn run(
     vision: Arc<Vision>,
     faces: bool,
-    config: Arc<Config>,
+    cameras: usize,
     frames: mpsc::Receiver<Frame>,
     events: mpsc::Sender<DeviceEvent>,
     shutdown: CancellationToken,
 ) {
-    let cameras = config
-        .devices
-        .iter()
-        .filter(|d| d.driver.name() == "camera")
-        .count();
     tracing::info!(cameras, "face matcher running");
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = shutdown.clone();

@@ -1,59 +1,30 @@
 //! Local vision beside the engine: camera frames → faces → gallery matches,
 //! fed to the engine as face credentials; and enrollment of face photos.
 //!
+//! - `config`: the `[faces]` and `[plates]` sections and their checks.
 //! - `store`: face templates in sled (tree `faces`), loaded into the gallery at start.
-//! - `enroll`: [`FaceEnroller`] for `person.upsert` and the console: one usable
-//!   face per photo, duplicates of other persons refused.
+//! - `enroll`: the [`FaceEnroller`](crate::control::FaceEnroller) for
+//!   `person.upsert` and the console: one usable face per photo, duplicates of
+//!   other persons refused.
 //! - `track`: faces followed across frames; votes, one decision per pass, liveness.
 //! - `matcher`: the task that turns camera frames into face reads for the engine.
 //! - `cli`: `gatewayd face embed|compare`.
 
 pub mod cli;
+pub mod config;
 pub mod enroll;
 pub mod matcher;
 pub mod store;
 pub mod track;
 
-use bytes::Bytes;
-use drivers::PersonId;
-use futures::future::BoxFuture;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use models::face::{DetectOptions, FacePipeline, QualityOptions};
 use models::{Gallery, GalleryOptions, Hit, RuntimeOptions};
 
-use crate::config::{Config, FacesSection};
-use crate::engine::CommandError;
-
-/// Where the face enroller is plugged in once the face pipeline has started.
-pub type FaceSlot = std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn FaceEnroller>>>>;
-
-/// Face templates computed from checked photos, not stored yet.
-pub struct PreparedFaces {
-    pub templates: Vec<Vec<f32>>,
-    pub photos: Vec<Bytes>,
-}
-
-/// Turns enrollment photos into gallery templates. Photos are checked and
-/// embedded first (`prepare`), stored only when the whole command is valid
-/// (`commit`), so that a bad photo changes nothing.
-pub trait FaceEnroller: Send + Sync {
-    /// Checks every photo (exactly one usable face each) and embeds it.
-    fn prepare<'a>(
-        &'a self,
-        person: &'a PersonId,
-        photos: Vec<Bytes>,
-    ) -> BoxFuture<'a, Result<PreparedFaces, CommandError>>;
-    /// Adds the templates to the person's; returns how many the person has now.
-    fn commit<'a>(
-        &'a self,
-        person: &'a PersonId,
-        faces: PreparedFaces,
-    ) -> BoxFuture<'a, Result<u32, CommandError>>;
-    /// Forgets every template of a person.
-    fn remove<'a>(&'a self, person: &'a PersonId) -> BoxFuture<'a, Result<(), CommandError>>;
-}
+pub use config::{FacesSection, LivenessMode, PlatesSection};
 
 /// Why the vision could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +69,7 @@ pub struct Vision {
     /// Frames processed, frames dropped, templates (also on /metrics).
     pub stats: Arc<Stats>,
     /// The plate reader, when `[plates]` names cameras.
-    pub plates: Option<(models::plate::PlateReader, crate::config::PlatesSection)>,
+    pub plates: Option<(models::plate::PlateReader, PlatesSection)>,
 }
 
 /// The gallery's options `[faces]` gives.
@@ -109,13 +80,13 @@ pub fn gallery_options(cfg: &FacesSection) -> GalleryOptions {
     }
 }
 
-/// The runtime options `[faces]` gives.
-pub fn runtime_options(config: &Config, cfg: &FacesSection) -> RuntimeOptions {
+/// The runtime options `[faces]` gives; `base_dir` is the config file's folder.
+pub fn runtime_options(cfg: &FacesSection, base_dir: &Path) -> RuntimeOptions {
     RuntimeOptions {
         models_dir: cfg
             .models_dir
             .as_ref()
-            .map(|d| config.resolve(d))
+            .map(|d| crate::settings::resolve(base_dir, d))
             .unwrap_or_else(models::runtime::default_models_dir),
         threads: cfg.threads,
         ..RuntimeOptions::default()
@@ -176,44 +147,26 @@ impl Vision {
     }
 }
 
-/// Whether the config asks for the vision: faces, or plates read from video.
-pub fn wanted(config: &Config) -> bool {
-    config.faces.is_some() || config.plates.is_some()
-}
-
-/// Starts face matching for a running gateway when `[faces]` is configured:
-/// loads the models and gallery, plugs enrollment into the controller, and
-/// runs the matcher on the cameras' frames.
-pub fn start(
-    gw: &mut crate::daemon::Gateway,
+/// Loads what the config asks for: the face pipeline and gallery with
+/// `[faces]` (enrollment needs them even without a camera), the plate reader
+/// with `[plates]`. `None` when neither is configured: no model is loaded.
+pub fn load(
+    faces: Option<&FacesSection>,
+    plates: Option<&PlatesSection>,
+    base_dir: &Path,
+    db: &sled::Db,
     preloaded: Option<Gallery>,
-) -> Result<Option<Arc<Vision>>, VisionError> {
-    if !wanted(&gw.config) {
+    stats: Arc<Stats>,
+) -> Result<Option<Vision>, VisionError> {
+    if faces.is_none() && plates.is_none() {
         return Ok(None);
     }
-    let cfg = gw.config.faces.clone().unwrap_or_default();
-    let rt = runtime_options(&gw.config, &cfg);
-    let mut vision = Vision::load(&rt, &cfg, Some(&gw.db), preloaded, gw.vision_stats.clone())?;
-    if let Some(p) = &gw.config.plates {
+    let cfg = faces.cloned().unwrap_or_default();
+    let rt = runtime_options(&cfg, base_dir);
+    let mut vision = Vision::load(&rt, &cfg, Some(db), preloaded, stats)?;
+    if let Some(p) = plates {
         vision.plates = Some((models::plate::PlateReader::load(&rt)?, p.clone()));
         models::runtime::release_freed_memory();
-    }
-    let vision = Arc::new(vision);
-    if gw.config.faces.is_some() {
-        if let Ok(mut slot) = gw.controller.faces.write() {
-            *slot = Some(Arc::new(enroll::Enroller::new(vision.clone())));
-        }
-    }
-    if let Some(frames) = gw.frames.take() {
-        let task = matcher::run(
-            vision.clone(),
-            gw.config.faces.is_some(),
-            gw.config.clone(),
-            frames,
-            gw.events.clone(),
-            gw.shutdown_token(),
-        );
-        gw.spawn(task);
     }
     Ok(Some(vision))
 }

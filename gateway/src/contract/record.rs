@@ -3,15 +3,14 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use drivers::{
-    Credential, DeviceId, Direction, DoorId, InputKind, PersonId, PlateColour, Presence,
-    SensorKind, ZoneId,
-};
+use drivers::{Credential, DeviceId, Direction, InputKind, PlateColour, Presence, SensorKind};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use uuid::Uuid;
 
-use crate::engine::Group;
+use super::alarm::{AlarmState, AlarmType, Severity};
+use super::decision::{Group, Reason};
+use super::ids::{DoorId, PersonId, ZoneId};
 
 /// The event families of `P/events/{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,7 +113,7 @@ pub struct PersonRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionRef {
     pub granted: bool,
-    pub reason: crate::engine::Reason,
+    pub reason: Reason,
 }
 
 /// A JPEG kept with the record, served at `/api/snapshots/{sha256}`.
@@ -228,75 +227,6 @@ impl EventRecord {
             detail: None,
         }
     }
-}
-
-/// Alarm types of the outside contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmType {
-    DoorForced,
-    DoorHeldOpen,
-    Tailgating,
-    EbikeInElevator,
-    WatchlistFace,
-    UnknownFace,
-    DeviceOffline,
-    Tamper,
-    Smoke,
-    Gas,
-    FenceIntrusion,
-    SosCall,
-    WelfareNoActivity,
-    DataLoss,
-    BufferHigh,
-}
-
-impl AlarmType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlarmType::DoorForced => "door_forced",
-            AlarmType::DoorHeldOpen => "door_held_open",
-            AlarmType::Tailgating => "tailgating",
-            AlarmType::EbikeInElevator => "ebike_in_elevator",
-            AlarmType::WatchlistFace => "watchlist_face",
-            AlarmType::UnknownFace => "unknown_face",
-            AlarmType::DeviceOffline => "device_offline",
-            AlarmType::Tamper => "tamper",
-            AlarmType::Smoke => "smoke",
-            AlarmType::Gas => "gas",
-            AlarmType::FenceIntrusion => "fence_intrusion",
-            AlarmType::SosCall => "sos_call",
-            AlarmType::WelfareNoActivity => "welfare_no_activity",
-            AlarmType::DataLoss => "data_loss",
-            AlarmType::BufferHigh => "buffer_high",
-        }
-    }
-}
-
-impl fmt::Display for AlarmType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Lifecycle states; one record is journaled and published per change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlarmState {
-    Raised,
-    Acked,
-    Cleared,
-    Escalated,
-}
-
-/// Most severe first, as the console sorts them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    Major,
-    Minor,
-    Info,
 }
 
 /// Who acknowledged an alarm, when, and what they wrote.
@@ -440,9 +370,15 @@ pub fn ts_millis<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
 #[error("stored record is not readable: {0}")]
 pub struct DecodeError(String);
 
+/// Why a record could not be written as JSON (never expected for these plain
+/// types; reported rather than publishing an empty payload).
+#[derive(Debug, thiserror::Error)]
+#[error("record cannot be encoded as JSON: {0}")]
+pub struct EncodeError(#[from] serde_json::Error);
+
 impl Record {
     /// The JSON payload of the outside contract.
-    pub fn to_json(&self) -> Vec<u8> {
+    pub fn to_json(&self) -> Result<Vec<u8>, EncodeError> {
         #[derive(Serialize)]
         struct Out<'a, B: Serialize> {
             #[serde(flatten)]
@@ -457,7 +393,6 @@ impl Record {
             estate: self.estate.as_str().into(),
             gateway: self.gateway.as_str().into(),
         };
-        // Serialising plain data structs into a Vec cannot fail.
         let out = match &self.body {
             RecordBody::Event(e) => serde_json::to_vec(&Out { head, body: e }),
             RecordBody::Alarm(a) => {
@@ -476,7 +411,7 @@ impl Record {
                 })
             }
         };
-        out.unwrap_or_default()
+        Ok(out?)
     }
 
     /// Reads a payload back (console queries, tests).
@@ -503,7 +438,6 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Reason;
     use drivers::CredentialKind;
 
     #[test]
@@ -534,7 +468,7 @@ mod tests {
             gateway: "g1".into(),
             body: RecordBody::Event(e),
         };
-        let json = r.to_json();
+        let json = r.to_json().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["ts"], "2026-11-23T08:00:00.123Z");
         assert_eq!(v["seq"], 7);
@@ -581,7 +515,7 @@ mod tests {
                 ..a
             }),
         };
-        let json = r.to_json();
+        let json = r.to_json().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["type"], "door_forced");
         assert_eq!(v["state"], "raised");
