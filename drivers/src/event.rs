@@ -13,10 +13,12 @@ use std::fmt;
 use crate::credential::Credential;
 
 /// Declares a small string newtype: an identifier that must not be confused with another.
+/// Exported so that the gateway declares its own ids (doors, zones, persons) the same way.
+#[macro_export]
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize, Default)]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -29,8 +31,8 @@ macro_rules! name_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
@@ -41,7 +43,7 @@ macro_rules! name_type {
             }
         }
 
-        impl std::borrow::Borrow<str> for $name {
+        impl ::std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
             }
@@ -52,18 +54,6 @@ macro_rules! name_type {
 name_type!(
     /// A device as named in `[[devices]] id`.
     DeviceId
-);
-name_type!(
-    /// A door, gate, turnstile or barrier as named in `[[doors]] id`.
-    DoorId
-);
-name_type!(
-    /// An area of the estate (`[[doors]] zone`): anti-passback and schedules apply per zone.
-    ZoneId
-);
-name_type!(
-    /// A person of the roster (resident, staff, visitor, watchlist entry).
-    PersonId
 );
 
 /// Which way a reader or camera faces: into the zone of its door or out of it.

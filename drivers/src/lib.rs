@@ -31,6 +31,6 @@ pub mod testing;
 pub use credential::{Credential, CredentialKind};
 pub use driver::{BuildError, ConfigProblem, DriverConfig, DriverContext, DriverTask};
 pub use event::{
-    Action, CredentialRead, DeviceCommand, DeviceEvent, DeviceId, Direction, DoorId, EventBody,
-    Frame, InputKind, Output, PersonId, PlateColour, Presence, SensorKind, ZoneId,
+    Action, CredentialRead, DeviceCommand, DeviceEvent, DeviceId, Direction, EventBody, Frame,
+    InputKind, Output, PlateColour, Presence, SensorKind,
 };
