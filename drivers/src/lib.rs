@@ -7,6 +7,7 @@
 //! - [`driver`]: `DriverConfig` (tagged by `driver`), `DriverContext`, sinks.
 //! - [`backoff`]: reconnect pacing shared by all drivers.
 //! - [`serial`]: the serial transport shared by OSDP and Modbus RTU.
+//! - [`ct`]: constant-time comparison of secrets (OSDP secure channel, plate pushes).
 //! - [`osdp`]: card readers and door panels on RS-485 (OSDP with secure channel).
 //! - [`llrp`]: UHF RFID readers (e-bike tags) over LLRP.
 //! - [`lpr_http`]: plate cameras pushing their reads over HTTP.
@@ -18,6 +19,7 @@
 pub mod backoff;
 pub mod camera;
 pub mod credential;
+pub mod ct;
 pub mod driver;
 pub mod event;
 pub mod llrp;
