@@ -4,7 +4,8 @@
 //!
 //! - [`event`]: the vocabulary: `DeviceEvent`, `DeviceCommand`, frames.
 //! - [`credential`]: credentials in canonical form (cards, tags, plates...).
-//! - [`driver`]: `DriverConfig` (tagged by `driver`), `DriverContext`, sinks.
+//! - [`driver`]: the context every driver uses: `DriverContext`, sinks, errors.
+//! - [`registry`]: `DriverConfig` (tagged by `driver`), the list of drivers.
 //! - [`backoff`]: reconnect pacing shared by all drivers.
 //! - [`serial`]: the serial transport shared by OSDP and Modbus RTU.
 //! - [`ct`]: constant-time comparison of secrets (OSDP secure channel, plate pushes).
@@ -26,13 +27,15 @@ pub mod llrp;
 pub mod lpr_http;
 pub mod modbus;
 pub mod osdp;
+pub mod registry;
 pub mod serial;
 pub mod sim;
 pub mod testing;
 
 pub use credential::{Credential, CredentialKind};
-pub use driver::{BuildError, ConfigProblem, DriverConfig, DriverContext, DriverTask};
+pub use driver::{BuildError, ConfigProblem, DriverContext, DriverTask};
 pub use event::{
     Action, CredentialRead, DeviceCommand, DeviceEvent, DeviceId, Direction, EventBody, Frame,
     InputKind, Output, PlateColour, Presence, SensorKind,
 };
+pub use registry::DriverConfig;

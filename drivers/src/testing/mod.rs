@@ -15,8 +15,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::{BuildError, DriverConfig, DriverContext, EventSink, FrameSink};
+use crate::driver::{BuildError, DriverContext, EventSink, FrameSink};
 use crate::event::{Action, DeviceEvent, DeviceId, EventBody, Frame};
+use crate::registry::DriverConfig;
 
 /// A running driver with its channels, outside any gateway.
 pub struct Harness {
