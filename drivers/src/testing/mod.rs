@@ -4,9 +4,10 @@
 //!
 //! Drivers' integration tests call [`assert_driver_compliance`] with a [`Peer`]
 //! that starts and stops the real third-party program the driver talks to;
-//! [`peers`] has those for the drivers of this crate.
+//! [`peers`] has those for the drivers of this crate, [`rtsp`] the camera's.
 
 pub mod peers;
+pub mod rtsp;
 
 use futures::future::BoxFuture;
 use std::path::PathBuf;
