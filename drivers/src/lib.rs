@@ -15,7 +15,8 @@
 //! - [`modbus`]: barrier gates, turnstiles and sensors over Modbus TCP / RTU.
 //! - [`sim`]: the simulated estate (`driver = "sim"`).
 //! - [`camera`]: IP cameras, webcams and video files through FFmpeg (`driver = "camera"`).
-//! - [`testing`]: the conformance test every driver passes.
+//! - `testing` (cargo feature `testing`, off in the edge binary): the conformance
+//!   test every driver passes and the real peers of the tests.
 
 pub mod backoff;
 pub mod camera;
@@ -30,6 +31,7 @@ pub mod osdp;
 pub mod registry;
 pub mod serial;
 pub mod sim;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use credential::{Credential, CredentialKind};
