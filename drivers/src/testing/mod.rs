@@ -4,11 +4,13 @@
 //!
 //! Drivers' integration tests call [`assert_driver_compliance`] with a [`Peer`]
 //! that starts and stops the real third-party program the driver talks to;
-//! [`peers`] has those for the drivers of this crate, [`rtsp`] the camera's.
+//! [`peers`] has those for the drivers of this crate, [`rtsp`] the camera's;
+//! [`layering`] checks that a crate's modules import each other in one direction.
 //!
 //! Only with the cargo feature `testing` (the edge binary carries none of it);
 //! this crate's own tests get it through its dev-dependency on itself.
 
+pub mod layering;
 pub mod peers;
 pub mod rtsp;
 
