@@ -1,10 +1,13 @@
-//! How every driver is built: a config struct per protocol, gathered in the
-//! [`DriverConfig`] enum tagged by `driver`, whose `build` returns a task that
-//! runs until shutdown. The task gets a [`DriverContext`]: where to send events
-//! and frames, where commands arrive, and the shutdown token.
+//! The context every driver uses, whatever its protocol: the [`DriverContext`]
+//! its task gets (where to send events and frames, where commands arrive, the
+//! shutdown token, its folders), the [`EventSink`] that reports link state the
+//! same way for all, the [`FrameSink`] of cameras, and the errors of building
+//! ([`BuildError`]) and checking ([`ConfigProblem`]) a driver's config.
+//!
+//! Drivers import this; it imports no driver. The list of drivers (the
+//! `DriverConfig` enum tagged by `driver`) is in `registry`.
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,65 +18,6 @@ use crate::event::{Action, DeviceEvent, DeviceId, EventBody, Frame};
 
 /// The task a driver runs: it returns only when shutdown is requested.
 pub type DriverTask = BoxFuture<'static, ()>;
-
-/// The `driver`-specific part of a `[[devices]]` entry.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "driver", rename_all = "kebab-case")]
-pub enum DriverConfig {
-    /// Simulated device for the demo estate and tests.
-    Sim(crate::sim::SimConfig),
-    /// Card reader or door panel on an RS-485 bus (OSDP, secure channel).
-    Osdp(crate::osdp::OsdpConfig),
-    /// Barrier gate, turnstile or sensor panel over Modbus TCP or RTU.
-    Modbus(crate::modbus::ModbusConfig),
-    /// Plate camera pushing its reads over HTTP.
-    LprHttp(crate::lpr_http::LprHttpConfig),
-    /// UHF RFID reader (e-bike tags) over LLRP.
-    Llrp(crate::llrp::LlrpConfig),
-    /// IP camera, webcam or video file (frames for the face matcher).
-    Camera(crate::camera::CameraConfig),
-}
-
-impl DriverConfig {
-    /// The name in `driver = "..."`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            DriverConfig::Sim(_) => "sim",
-            DriverConfig::Osdp(_) => "osdp",
-            DriverConfig::Modbus(_) => "modbus",
-            DriverConfig::LprHttp(_) => "lpr-http",
-            DriverConfig::Llrp(_) => "llrp",
-            DriverConfig::Camera(_) => "camera",
-        }
-    }
-
-    /// Checks what serde cannot: files that must exist, ranges, combinations.
-    /// Each problem names the key it is about. Relative paths are relative to
-    /// `config_dir`, the folder of the config file.
-    pub fn validate(&self, config_dir: &std::path::Path) -> Vec<ConfigProblem> {
-        match self {
-            DriverConfig::Sim(c) => c.validate(),
-            DriverConfig::Osdp(c) => c.validate(config_dir),
-            DriverConfig::Modbus(c) => c.validate(),
-            DriverConfig::LprHttp(c) => c.validate(config_dir),
-            DriverConfig::Llrp(c) => c.validate(),
-            DriverConfig::Camera(c) => c.validate(config_dir),
-        }
-    }
-
-    /// Builds the driver's task. Fails only on a configuration that cannot work;
-    /// a device that is absent at start is not an error (the task retries).
-    pub fn build(&self, ctx: DriverContext) -> Result<DriverTask, BuildError> {
-        match self {
-            DriverConfig::Sim(c) => c.build(ctx),
-            DriverConfig::Osdp(c) => c.build(ctx),
-            DriverConfig::Modbus(c) => c.build(ctx),
-            DriverConfig::LprHttp(c) => c.build(ctx),
-            DriverConfig::Llrp(c) => c.build(ctx),
-            DriverConfig::Camera(c) => c.build(ctx),
-        }
-    }
-}
 
 /// A config problem found by a driver, reported by `gatewayd check` with the key's line.
 #[derive(Debug, Clone, PartialEq, Eq)]

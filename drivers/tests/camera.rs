@@ -2,7 +2,8 @@
 //! frames arrive, the stream that dies and returns is picked up again, and the
 //! driver stops cleanly. Images come from registry packages (models/fetch.py).
 
-use drivers::camera::test_peer::{repo_root, Feed, RtspServer};
+use drivers::testing::peers::repo_root;
+use drivers::testing::rtsp::{Feed, RtspServer};
 use drivers::testing::{assert_driver_compliance, Harness, Limits, Peer};
 use drivers::DriverConfig;
 use std::path::PathBuf;

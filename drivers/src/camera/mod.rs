@@ -7,12 +7,10 @@
 //! - `config`: the keys (`url`, `fps`, `max_width`).
 //! - [`decode`]: FFmpeg: open with a deadline, demux, decode, convert to BGR.
 //! - `stream`: one session with the source: open, read, pace, hand out frames.
-//! - [`test_peer`]: GStreamer's RTSP server as the real camera of tests.
 
 mod config;
 pub mod decode;
 mod stream;
-pub mod test_peer;
 
 pub use config::{CameraConfig, Source};
 

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::push::{self, Layout, PushError};
+use crate::ct::ct_eq;
 use crate::driver::EventSink;
 use crate::event::EventBody;
 
@@ -137,7 +138,7 @@ fn authorised(cam: &Camera, headers: &HeaderMap, query: &HashMap<String, String>
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| headers.get("x-camera-secret").and_then(|v| v.to_str().ok()))
         .or_else(|| query.get("secret").map(String::as_str));
-    given.is_some_and(|g| crate::osdp::sc::ct_eq(g.trim().as_bytes(), cam.secret.as_bytes()))
+    given.is_some_and(|g| ct_eq(g.trim().as_bytes(), cam.secret.as_bytes()))
 }
 
 async fn seen(cam: &Camera) {

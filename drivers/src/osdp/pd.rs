@@ -17,9 +17,10 @@ use super::command::{
 use super::config::OsdpConfig;
 use super::keystore::KeyStore;
 use super::phy::{scs, Decoded, Packet, Scb};
-use super::sc::{ct_eq, Key, Session, SCBK_D};
+use super::sc::{Key, Session, SCBK_D};
 use crate::backoff::Backoff;
 use crate::credential::{Credential, CredentialKind};
+use crate::ct::ct_eq;
 use crate::event::{Action, CredentialRead, EventBody};
 
 /// What the bus must do for the PD after a step.

@@ -14,6 +14,8 @@ use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::Aes128;
 use thiserror::Error;
 
+use crate::ct::ct_eq;
+
 /// A 128-bit secure channel base key.
 pub type Key = [u8; 16];
 
@@ -48,11 +50,6 @@ fn derive(scbk: &Key, kind: [u8; 2], rnd_a: &[u8; 8]) -> Key {
     k[2..8].copy_from_slice(&rnd_a[..6]);
     aes_encrypt(scbk, &mut k);
     k
-}
-
-/// Constant-time comparison: a cryptogram or MAC check must not leak how much matched.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The keys and MAC chain of one secure session with one PD.

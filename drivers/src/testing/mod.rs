@@ -4,9 +4,15 @@
 //!
 //! Drivers' integration tests call [`assert_driver_compliance`] with a [`Peer`]
 //! that starts and stops the real third-party program the driver talks to;
-//! [`peers`] has those for the drivers of this crate.
+//! [`peers`] has those for the drivers of this crate, [`rtsp`] the camera's;
+//! [`layering`] checks that a crate's modules import each other in one direction.
+//!
+//! Only with the cargo feature `testing` (the edge binary carries none of it);
+//! this crate's own tests get it through its dev-dependency on itself.
 
+pub mod layering;
 pub mod peers;
+pub mod rtsp;
 
 use futures::future::BoxFuture;
 use std::path::PathBuf;
@@ -15,8 +21,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::{BuildError, DriverConfig, DriverContext, EventSink, FrameSink};
+use crate::driver::{BuildError, DriverContext, EventSink, FrameSink};
 use crate::event::{Action, DeviceEvent, DeviceId, EventBody, Frame};
+use crate::registry::DriverConfig;
 
 /// A running driver with its channels, outside any gateway.
 pub struct Harness {

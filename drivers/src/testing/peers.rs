@@ -20,13 +20,14 @@ use super::Peer;
 #[error("{0}")]
 pub struct PeerError(pub String);
 
-fn workspace() -> PathBuf {
+/// The checkout's root (where `.venv` and `models/files` are).
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The workspace's Python venv, else python3.
 pub fn python() -> PathBuf {
-    for root in [workspace(), PathBuf::from(".")] {
+    for root in [repo_root(), PathBuf::from(".")] {
         let venv = root.join(".venv/bin/python");
         if venv.exists() {
             return venv;
@@ -37,7 +38,7 @@ pub fn python() -> PathBuf {
 
 /// Where the Python peers are.
 pub fn peers_dir() -> PathBuf {
-    let built = workspace().join("drivers/tests/peers");
+    let built = repo_root().join("drivers/tests/peers");
     if built.exists() {
         built
     } else {

@@ -1,7 +1,8 @@
 //! A real camera for tests: GStreamer's RTSP server (python3-gi) streaming
 //! H.264 from a still image or a video file, started and stopped by the test
 //! (the [`Peer`] of the camera's conformance test, and the door camera of the
-//! gateway's face tests). The script is `drivers/tests/peers/rtsp_server.py`.
+//! gateway's face tests). The script is `drivers/tests/peers/rtsp_server.py`,
+//! run by the venv's Python like the other peers.
 
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
@@ -10,30 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::testing::Peer;
-
-/// The checkout's root (where `.venv` and `models/files` are).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The venv's Python (it sees python3-gi), else the system's.
-pub fn python() -> PathBuf {
-    let venv = repo_root().join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("/usr/bin/python3")
-    }
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18554)
-}
+use super::peers::{free_port, peers_dir, python};
+use super::Peer;
 
 /// What the server streams.
 #[derive(Clone, Debug)]
@@ -51,7 +30,7 @@ pub struct RtspServer {
 impl RtspServer {
     pub fn new(feed: Feed) -> Self {
         Self {
-            port: free_port(),
+            port: free_port().unwrap_or(18554),
             feed,
             child: None,
         }
@@ -68,7 +47,7 @@ impl RtspServer {
             Feed::Video(p) => ("--video", p),
         };
         let mut child = Command::new(python())
-            .arg(repo_root().join("drivers/tests/peers/rtsp_server.py"))
+            .arg(peers_dir().join("rtsp_server.py"))
             .args(["--port", &self.port.to_string(), flag])
             .arg(file)
             .stdout(Stdio::piped())
