@@ -119,7 +119,7 @@ case "${1:-}" in
   bench)
     setup
     say "building gatewayd (release)"
-    cargo build --release --bin gatewayd
+    cargo build --release --features bench --bin gatewayd
     exec target/release/gatewayd bench "${@:2}"
     ;;
   *)

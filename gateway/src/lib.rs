@@ -13,6 +13,7 @@
 //! - [`daemon`]: wires it all for `gatewayd run` and `gatewayd demo`.
 //! - [`memory`]: allocator settings for a small box.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod broker;
 pub mod config;

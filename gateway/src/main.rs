@@ -36,7 +36,14 @@ enum Cmd {
     /// Print an argon2 hash for a console user's `password_hash` (password read from stdin).
     HashPassword,
     /// Measure the gateway's speed and print the figures.
+    #[cfg(feature = "bench")]
     Bench(gateway::bench::BenchArgs),
+    /// Measure the gateway's speed (needs a build with `--features bench`).
+    #[cfg(not(feature = "bench"))]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// Check face photos with the gateway's own pipeline and thresholds.
     #[command(subcommand)]
     Face(FaceCmd),
@@ -85,7 +92,13 @@ fn main() -> Result<()> {
             init_logging();
             runtime()?.block_on(gateway::demo::run(args))
         }
+        #[cfg(feature = "bench")]
         Cmd::Bench(args) => runtime()?.block_on(gateway::bench::run(args)),
+        #[cfg(not(feature = "bench"))]
+        Cmd::Bench { .. } => anyhow::bail!(
+            "this gatewayd was built without the benchmarks (an edge binary carries none); \
+             run `bash deploy/dev.sh bench`, or build with `cargo build --release --features bench`"
+        ),
         Cmd::Face(cmd) => face(cmd),
     }
 }

@@ -5,7 +5,7 @@
 //! snapshot, and a still photo that the liveness gate refuses.
 
 use base64::Engine as _;
-use drivers::camera::test_peer::{Feed, RtspServer};
+use drivers::testing::rtsp::{Feed, RtspServer};
 use gateway::config::Config;
 use gateway::control::{parse_platform, Controller};
 use gateway::daemon::Gateway;

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use super::super::config::Role;
 use super::super::error::ApiError;
 use super::super::AppState;
-use super::password::same_secret;
 use super::{COOKIE, CSRF_HEADER};
 
 /// The value of a cookie in the request.
@@ -86,7 +85,7 @@ impl FromRequestParts<AppState> for Session {
                 .get(CSRF_HEADER)
                 .map(|v| v.as_bytes())
                 .unwrap_or_default();
-            if !same_secret(sent, data.csrf.as_bytes()) {
+            if !drivers::ct::ct_eq(sent, data.csrf.as_bytes()) {
                 return Err(ApiError::forbidden(
                     "missing or wrong X-CSRF-Token header (reload the page)",
                 ));
