@@ -43,6 +43,12 @@ pub trait FaceEnroller: Send + Sync {
     ) -> BoxFuture<'a, Result<u32, CommandError>>;
     /// Forgets every template of a person.
     fn remove<'a>(&'a self, person: &'a PersonId) -> BoxFuture<'a, Result<(), CommandError>>;
+    /// The match threshold for the gallery as it is now, when it is computed
+    /// from a false-accept target (`[faces] false_accept_rate`); `None` keeps
+    /// the engine's.
+    fn match_threshold(&self) -> BoxFuture<'_, Option<f32>> {
+        Box::pin(async { None })
+    }
 }
 
 /// Where the face enroller is plugged in: set when the gateway starts with
@@ -264,6 +270,14 @@ impl Controller {
         self.faces.read().ok().and_then(|g| g.clone())
     }
 
+    /// The gallery changed: a threshold computed from a false-accept target
+    /// follows its size.
+    async fn recalibrate(&self, enroller: &dyn FaceEnroller) {
+        if let Some(t) = enroller.match_threshold().await {
+            self.engine.set_face_match_threshold(t).await;
+        }
+    }
+
     pub async fn execute(&self, req: Request) -> Result<CommandOk, CommandError> {
         match req {
             Request::Engine(cmd) => {
@@ -274,6 +288,7 @@ impl Controller {
                 let out = self.engine.command(cmd).await?;
                 if let (Some(id), Some(faces)) = (delete, self.enroller()) {
                     faces.remove(&id).await?;
+                    self.recalibrate(&*faces).await;
                 }
                 Ok(out)
             }
@@ -309,6 +324,7 @@ impl Controller {
                         tracing::error!(person = %id, "face templates of a refused person not removed: {e}");
                     }
                 }
+                self.recalibrate(&*enroller).await;
                 out
             }
         }

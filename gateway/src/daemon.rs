@@ -108,7 +108,15 @@ impl Gateway {
         )?
         .map(Arc::new);
 
-        let engine = Engine::new(&config.engine(), &db)?;
+        let mut engine_config = config.engine();
+        // A threshold from `false_accept_rate` follows the gallery's size.
+        if let (Some(rules), Some(t)) = (
+            engine_config.faces,
+            vision.as_ref().and_then(|v| v.calibrated_threshold()),
+        ) {
+            engine_config.faces = Some(rules.with_match_threshold(t));
+        }
+        let engine = Engine::new(&engine_config, &db)?;
         let (in_tx, in_rx) = mpsc::channel::<Input>(256);
         let handle = EngineHandle::new(in_tx);
         let enroller = match (&vision, &config.faces) {

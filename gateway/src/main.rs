@@ -66,6 +66,15 @@ enum FaceCmd {
         a: PathBuf,
         b: PathBuf,
     },
+    /// The estate's impostor scores, and the match threshold a false-accept
+    /// target gives for its gallery (reads the store: stop gatewayd first).
+    Calibrate {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Target per identification (default: [faces] false_accept_rate, else 1e-4).
+        #[arg(long)]
+        far: Option<f64>,
+    },
 }
 
 fn init_logging() {
@@ -135,6 +144,21 @@ fn face(cmd: FaceCmd) -> Result<()> {
             let vision = face_vision(config.as_deref())?;
             let line = cli::compare(&vision, &a, &b).map_err(|e| anyhow::anyhow!(e))?;
             println!("{line}");
+            Ok(())
+        }
+        FaceCmd::Calibrate { config, far } => {
+            let cfg = load(&config)?;
+            let faces = cfg.faces.clone().unwrap_or_default();
+            let far = far.or(faces.false_accept_rate).unwrap_or(1e-4);
+            let c = cli::calibrate(&cfg.data_dir().join("db"), &faces, far)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!("{c}");
+            let t = gateway::vision::calibrate::match_threshold(
+                &c,
+                faces.unknown_threshold,
+                faces.match_threshold,
+            );
+            println!("match threshold the gateway uses: {t:.3}");
             Ok(())
         }
     }

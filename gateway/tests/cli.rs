@@ -127,3 +127,82 @@ fn hash_password_makes_a_verifiable_argon2_hash() {
     child.stdin.take().unwrap().write_all(b"short\n").unwrap();
     assert!(!child.wait_with_output().unwrap().status.success());
 }
+
+/// `gatewayd face calibrate` reads the estate's own gallery and prints its
+/// impostor scores and the threshold a false-accept target gives; with the
+/// store held by another process it says to stop the gateway first.
+#[test]
+fn face_calibrate_prints_the_threshold_for_the_estates_gallery() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, format!("{HEAD}[faces]\nfalse_accept_rate = 1e-3\n")).unwrap();
+    let db = sled::open(dir.path().join("d/db")).unwrap();
+    let store = gateway::vision::store::FaceStore::open(&db).unwrap();
+    // 300 persons with two templates each: random directions, the second a
+    // little off the first (genuine pairs score high, impostor pairs near 0).
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let unit = |v: Vec<f32>| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    let mut templates = Vec::new();
+    for p in 0..300 {
+        let a = unit(
+            (0..models::face::DIM)
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect(),
+        );
+        let b = unit(a.iter().map(|x| x + rng.gen_range(-0.05..0.05)).collect());
+        templates.push((format!("p{p}"), a));
+        templates.push((format!("p{p}"), b));
+    }
+    store
+        .add_many(templates.iter().map(|(p, t)| (p.as_str(), t.as_slice())))
+        .unwrap();
+
+    let run = |far: &str| {
+        gatewayd()
+            .args(["face", "calibrate", "--far", far, "-c"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let held = run("1e-3");
+    assert!(!held.status.success());
+    let err = String::from_utf8_lossy(&held.stderr);
+    assert!(err.contains("stop gatewayd first"), "{err}");
+
+    drop(store);
+    drop(db);
+    let threshold = |far: &str| -> f32 {
+        let mut out = run(far);
+        // sled lets go of its lock a moment after the last handle.
+        for _ in 0..50 {
+            if out.status.success() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            out = run(far);
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("300 persons, 600 templates"), "{text}");
+        assert!(text.contains("expected true accept rate: 100.0%"), "{text}");
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("match threshold the gateway uses: "))
+            .unwrap_or_else(|| panic!("{text}"));
+        line.trim().parse().unwrap()
+    };
+    let loose = threshold("1e-2");
+    let strict = threshold("1e-5");
+    assert!(strict > loose, "{strict} > {loose}");
+    // Random 128-d directions: impostor similarities have sd ~0.09, so a
+    // 1e-5 / 300 per-comparison rate needs well above 0.3.
+    assert!(strict > 0.3 && strict < 0.9, "{strict}");
+}

@@ -39,6 +39,18 @@ impl FaceRules {
         }
     }
 
+    pub fn match_threshold(&self) -> f32 {
+        self.match_threshold
+    }
+
+    /// The same rules with another match threshold (never below the unknown one).
+    pub fn with_match_threshold(self, t: f32) -> Self {
+        Self {
+            match_threshold: t.max(self.unknown_threshold),
+            ..self
+        }
+    }
+
     /// Classifies a face read: `value` is the candidate person (empty: none).
     pub fn verdict(&self, value: &str, similarity: Option<f32>) -> FaceVerdict {
         let Some(s) = similarity else {
@@ -101,9 +113,40 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A face match threshold computed for the gallery's size (`[faces]
+    /// false_accept_rate`); ignored without `[faces]`.
+    pub fn set_face_match_threshold(&mut self, t: f32) {
+        if let Some(rules) = self.faces.as_mut() {
+            *rules = rules.with_match_threshold(t);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_calibrated_threshold_moves_the_match_line_only() {
+        let r = FaceRules::new(0.5, 0.3).with_match_threshold(0.9);
+        assert_eq!(r.match_threshold(), 0.9);
+        assert!(matches!(
+            r.verdict("p1", Some(0.8)),
+            FaceVerdict::Refuse {
+                reason: Reason::Uncertain,
+                ..
+            }
+        ));
+        assert_eq!(r.verdict("p1", Some(0.95)), FaceVerdict::Candidate);
+        // Never below the unknown threshold.
+        assert_eq!(
+            FaceRules::new(0.5, 0.3)
+                .with_match_threshold(0.1)
+                .match_threshold(),
+            0.3
+        );
+    }
 
     #[test]
     fn thresholds_split_the_reads() {

@@ -25,6 +25,8 @@ pub enum Input {
     DataLoss(u64),
     /// Records waiting to be forwarded.
     Backlog(u64),
+    /// The face match threshold, recomputed for the gallery's size.
+    FaceMatchThreshold(f32),
 }
 
 /// The engine task has stopped (the gateway is stopping).
@@ -109,6 +111,11 @@ impl EngineHandle {
     /// Retention evicted `n` records the platform never got.
     pub async fn data_lost(&self, n: u64) {
         let _ = self.tx.send(Input::DataLoss(n)).await;
+    }
+
+    /// The similarity a face needs to open, from now on.
+    pub async fn set_face_match_threshold(&self, t: f32) {
+        let _ = self.tx.send(Input::FaceMatchThreshold(t)).await;
     }
 
     /// `n` records wait to be forwarded.

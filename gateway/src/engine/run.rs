@@ -96,6 +96,10 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
                     read(&engine);
                     continue;
                 }
+                Input::FaceMatchThreshold(t) => {
+                    engine.set_face_match_threshold(t);
+                    continue;
+                }
                 Input::DataLoss(n) => engine.on_data_loss(n, Utc::now()),
                 Input::Backlog(n) => engine.on_backlog(n, buffer_high, Utc::now()),
             },

@@ -27,6 +27,40 @@ pub fn load(faces: Option<(FacesSection, &Path)>) -> Result<Vision, String> {
         .map_err(|e: VisionError| e.to_string())
 }
 
+/// Calibrates the gallery in the store at `db_path` (the gateway must be
+/// stopped: sled lets one process open a store).
+pub fn calibrate(
+    db_path: &Path,
+    faces: &FacesSection,
+    far: f64,
+) -> Result<super::calibrate::Calibration, String> {
+    if !(far > 0.0 && far < 0.1) {
+        return Err(format!(
+            "--far {far}: must be above 0 and below 0.1 (e.g. 1e-4)"
+        ));
+    }
+    if !db_path.exists() {
+        return Err(format!(
+            "{}: no store yet (start the gateway once and enroll faces)",
+            db_path.display()
+        ));
+    }
+    let db = sled::Config::new()
+        .path(db_path)
+        .cache_capacity(1024 * 1024)
+        .open()
+        .map_err(|e| {
+            format!(
+                "cannot open the store {} (stop gatewayd first, e.g. `systemctl stop gatewayd`): {e}",
+                db_path.display()
+            )
+        })?;
+    let store = super::store::FaceStore::open(&db).map_err(|e| e.to_string())?;
+    let gallery = super::store::read_gallery(&store, super::gallery_options(faces))
+        .map_err(|e| e.to_string())?;
+    Ok(super::calibrate::calibrate(&gallery, far))
+}
+
 /// The largest face of a photo: (faces seen, embedding, issue).
 fn largest(
     vision: &Vision,

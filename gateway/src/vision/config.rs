@@ -19,6 +19,14 @@ pub struct FacesSection {
     /// Cosine similarity at or above which a face opens (grant).
     #[serde(default = "default_match_threshold")]
     pub match_threshold: f32,
+    /// The target false-accept rate per identification (a stranger matched to
+    /// anyone of the roster). When set, the threshold that opens is computed
+    /// from it, the roster's size and this estate's own impostor scores, and
+    /// recomputed at every enrollment (`gatewayd face calibrate` shows it);
+    /// `match_threshold` then applies only while the roster is too small to
+    /// calibrate (fewer than ~50 persons).
+    #[serde(default)]
+    pub false_accept_rate: Option<f64>,
     /// Below this the face is unknown; between the two it is `uncertain` and does not open.
     #[serde(default = "default_unknown_threshold")]
     pub unknown_threshold: f32,
@@ -126,6 +134,7 @@ impl Default for FacesSection {
             models_dir: None,
             threads: one(),
             match_threshold: default_match_threshold(),
+            false_accept_rate: None,
             unknown_threshold: default_unknown_threshold(),
             detect_score: default_detect_score(),
             min_face_px: default_min_face_px(),
@@ -161,6 +170,14 @@ impl FacesSection {
                     self.unknown_threshold, self.match_threshold
                 ),
             ));
+        }
+        if let Some(far) = self.false_accept_rate {
+            if !(far > 0.0 && far < 0.1) {
+                out.push(Problem::new(
+                    "false_accept_rate",
+                    format!("{far} must be above 0 and below 0.1 (e.g. 1e-4)"),
+                ));
+            }
         }
         if self.votes == 0 {
             out.push(Problem::new("votes", "must be at least 1"));

@@ -131,4 +131,14 @@ impl FaceEnroller for Enroller {
             Ok(())
         })
     }
+
+    fn match_threshold(&self) -> BoxFuture<'_, Option<f32>> {
+        Box::pin(async move {
+            let vision = self.vision.clone();
+            tokio::task::spawn_blocking(move || vision.calibrated_threshold())
+                .await
+                .ok()
+                .flatten()
+        })
+    }
 }

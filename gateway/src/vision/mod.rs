@@ -2,6 +2,7 @@
 //! fed to the engine as face credentials; and enrollment of face photos.
 //!
 //! - `config`: the `[faces]` and `[plates]` sections and their checks.
+//! - `calibrate`: the 1:N match threshold from `false_accept_rate`.
 //! - `store`: face templates in sled (tree `faces`), loaded into the gallery at start.
 //! - `enroll`: the [`FaceEnroller`](crate::control::FaceEnroller) for
 //!   `person.upsert` and the console: one usable face per photo, duplicates of
@@ -10,6 +11,7 @@
 //! - `matcher`: the task that turns camera frames into face reads for the engine.
 //! - `cli`: `gatewayd face embed|compare`.
 
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod enroll;
@@ -136,6 +138,23 @@ impl Vision {
             stats,
             plates: None,
         })
+    }
+
+    /// The match threshold `false_accept_rate` gives for the gallery as it is
+    /// now; `None` without a target (the configured `match_threshold` holds).
+    pub fn calibrated_threshold(&self) -> Option<f32> {
+        let far = self.cfg.false_accept_rate?;
+        let c = calibrate::calibrate(&*self.gallery.read().ok()?, far);
+        let t =
+            calibrate::match_threshold(&c, self.cfg.unknown_threshold, self.cfg.match_threshold);
+        tracing::info!(
+            persons = c.persons,
+            impostor_pairs = c.impostor_pairs,
+            calibrated = c.threshold.is_some(),
+            threshold = t,
+            "face match threshold for false_accept_rate {far:e}"
+        );
+        Some(t)
     }
 
     /// The best two persons for an embedding.

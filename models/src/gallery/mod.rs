@@ -275,6 +275,71 @@ impl Gallery {
     }
 }
 
+/// Similarities between enrolled templates: pairs of two persons (impostor
+/// pairs, what a stranger's face scores against this estate) and pairs of one
+/// person (genuine pairs, when persons have several templates).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PairScores {
+    pub impostor: Vec<f32>,
+    pub genuine: Vec<f32>,
+}
+
+impl Gallery {
+    /// Every pair when there are at most `max_pairs`, else `max_pairs` impostor
+    /// pairs drawn at random (the same in every run for the same gallery).
+    /// Genuine pairs are all taken, up to `max_pairs`.
+    pub fn pair_scores(&self, max_pairs: usize) -> PairScores {
+        let n = self.len();
+        let row = |i: usize| &self.data[i * self.dim..(i + 1) * self.dim];
+        let score = |i: usize, j: usize| {
+            let a: Vec<f32> = row(i).iter().map(|x| x.to_f32()).collect();
+            simd::dot_f16(&a, row(j))
+        };
+        let mut out = PairScores::default();
+        let all_pairs = n.saturating_mul(n.saturating_sub(1)) / 2;
+        if all_pairs <= max_pairs {
+            for i in 0..n {
+                let a: Vec<f32> = row(i).iter().map(|x| x.to_f32()).collect();
+                for j in i + 1..n {
+                    let s = simd::dot_f16(&a, row(j));
+                    if self.owner[i] == self.owner[j] {
+                        out.genuine.push(s);
+                    } else {
+                        out.impostor.push(s);
+                    }
+                }
+            }
+            return out;
+        }
+        let mut rng = sketch::SplitMix(0x5EED_CA11_B8A7_E000 ^ n as u64);
+        let mut tries = 0usize;
+        while out.impostor.len() < max_pairs && tries < max_pairs.saturating_mul(4) {
+            tries += 1;
+            let i = (rng.next_u64() % n as u64) as usize;
+            let j = (rng.next_u64() % n as u64) as usize;
+            if self.owner[i] != self.owner[j] {
+                out.impostor.push(score(i, j));
+            }
+        }
+        // Templates by owner, for the genuine pairs.
+        let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); self.counts.len()];
+        for (i, &o) in self.owner.iter().enumerate() {
+            by_owner[o as usize].push(i);
+        }
+        'owners: for rows in by_owner.iter().filter(|r| r.len() > 1) {
+            for (x, &i) in rows.iter().enumerate() {
+                for &j in &rows[x + 1..] {
+                    if out.genuine.len() >= max_pairs {
+                        break 'owners;
+                    }
+                    out.genuine.push(score(i, j));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Keeps the `k` best distinct owners, best first.
 fn push_top(top: &mut Vec<(f32, u32)>, k: usize, s: f32, owner: u32) {
     if let Some(pos) = top.iter().position(|(_, o)| *o == owner) {
@@ -293,6 +358,26 @@ fn push_top(top: &mut Vec<(f32, u32)>, k: usize, s: f32, owner: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pair_scores_split_impostor_and_genuine_pairs() {
+        let mut g = Gallery::new(8, GalleryOptions::default());
+        g.insert("a", &unit(1, 8));
+        g.insert("a", &unit(2, 8));
+        g.insert("b", &unit(3, 8));
+        let all = g.pair_scores(100);
+        assert_eq!((all.impostor.len(), all.genuine.len()), (2, 1));
+        let expect = simd::dot(&unit(1, 8), &unit(2, 8));
+        assert!((all.genuine[0] - expect).abs() < 2e-3, "{all:?}");
+        // Sampled: as many impostor pairs as asked, none of one person, the same twice.
+        for i in 0..200 {
+            g.insert(&format!("p{i}"), &unit(10 + i, 8));
+        }
+        let some = g.pair_scores(1000);
+        assert_eq!(some.impostor.len(), 1000);
+        assert_eq!(some.genuine.len(), 1);
+        assert_eq!(some, g.pair_scores(1000));
+    }
 
     fn unit(seed: u64, dim: usize) -> Vec<f32> {
         let mut v = sketch::gaussian(seed, dim);
