@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 /// What the pipeline made of one photo.
 #[derive(Default, Clone)]
-struct Embedded {
-    embedding: Option<Vec<f32>>,
+pub(super) struct Embedded {
+    pub(super) embedding: Option<Vec<f32>>,
     gated: bool,
 }
 
@@ -21,7 +21,7 @@ struct Embedded {
 /// (landmarks refined, see `Detector::refine`); the face nearest the centre is
 /// taken (LFW photos are centred on their subject; a bystander is sometimes
 /// larger).
-fn embed_all(files: &[PathBuf]) -> Result<Vec<Embedded>> {
+pub(super) fn embed_all(files: &[PathBuf]) -> Result<Vec<Embedded>> {
     let workers = 2;
     let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(workers).max(1)).collect();
     let results: Vec<Result<Vec<Embedded>>> = std::thread::scope(|s| {

@@ -25,6 +25,7 @@ pub mod devices;
 pub mod faces;
 mod footprint;
 mod gallery;
+mod identify;
 mod journal;
 mod plates;
 mod uplink;
@@ -34,7 +35,7 @@ use anyhow::Result;
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Run only these sections (rss, decisions, journal, uplink, drain, alarms,
-    /// console, osdp, plate, faces, lfw, deepface, gallery, plates); default: all.
+    /// console, osdp, plate, faces, lfw, identify, deepface, gallery, plates); default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Roster size for the decision benchmark.
@@ -125,6 +126,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.wants("faces") {
         faces::run(args.frames, args.python.clone())?;
+    }
+    if args.wants("identify") {
+        identify::run(&args.data, 1e-3)?;
     }
     if args.wants("lfw") {
         accuracy::lfw(&args.data)?;
