@@ -9,6 +9,10 @@
 //! - [`boxes`]: box overlap and non-maximum suppression (detectors, tracker).
 //! - [`gallery`]: the 1:N search (exact SIMD scan; a binary sketch index when large).
 //!
+//! Imports go one way (`tests/layering.rs` checks it): `boxes` and `runtime`
+//! import nothing of the crate; `image` sits on them; `gallery` on those;
+//! `face` and `plate` may import all of these, never each other.
+//!
 //! The weights come from registry packages through `models/fetch.py`, which
 //! repairs them and checks each file against `models/manifest.toml`.
 
