@@ -14,8 +14,21 @@ fn event(kind: EventKind, ts: chrono::DateTime<Utc>) -> Draft {
     )
 }
 
+/// Opens the store; sled lets go of its file lock a moment after the last
+/// handle of a previous open goes (its flusher thread), so a reopen waits for it
+/// (up to 5 s).
 fn open(dir: &std::path::Path) -> (sled::Db, Journal) {
-    let db = sled::Config::new().path(dir.join("db")).open().unwrap();
+    let mut tries = 0;
+    let db = loop {
+        match sled::Config::new().path(dir.join("db")).open() {
+            Ok(db) => break db,
+            Err(e) if tries < 100 && e.to_string().contains("could not acquire lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("opening the store: {e}"),
+        }
+    };
     let j = Journal::open(&db, "est", "gw").unwrap();
     (db, j)
 }
