@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Action, DeviceEvent, DeviceId, EventBody, Frame};
+use crate::event::{Action, DeviceEvent, DeviceId, EventBody, Frame, NotDurable, Receipt};
 
 /// The task a driver runs: it returns only when shutdown is requested.
 pub type DriverTask = BoxFuture<'static, ()>;
@@ -88,10 +88,38 @@ impl EventSink {
     /// Sends an event; waits while the engine is busy (backpressure), and gives up
     /// silently only when the gateway is shutting down.
     pub async fn emit(&self, body: EventBody) {
+        self.send(body, Receipt::default()).await;
+    }
+
+    /// Sends an event and waits, up to `limit`, until the records it led to
+    /// are durable: what a driver does before it acknowledges a device that
+    /// will not send again ("ok" means stored).
+    pub async fn emit_durable(
+        &self,
+        body: EventBody,
+        limit: std::time::Duration,
+    ) -> Result<(), NotDurable> {
+        let (receipt, answer) = Receipt::new();
+        let sent = async {
+            self.send(body, receipt).await;
+            answer.await
+        };
+        match tokio::time::timeout(limit, sent).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(NotDurable("the gateway is shutting down".into())),
+            Err(_) => Err(NotDurable(format!(
+                "not stored within {} s (the journal's disk is slow or failing)",
+                limit.as_secs_f32()
+            ))),
+        }
+    }
+
+    async fn send(&self, body: EventBody, receipt: Receipt) {
         let event = DeviceEvent {
             device: self.device.clone(),
             at: chrono::Utc::now(),
             body,
+            receipt,
         };
         if self.tx.send(event).await.is_err() {
             tracing::debug!(device = %self.device, "event dropped: gateway is shutting down");

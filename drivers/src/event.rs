@@ -79,6 +79,72 @@ pub struct DeviceEvent {
     pub device: DeviceId,
     pub at: DateTime<Utc>,
     pub body: EventBody,
+    /// Told when what the event led to is durable: for a driver that must not
+    /// acknowledge a device before (an HTTP push answered 200). Not serialised.
+    #[serde(skip)]
+    pub receipt: Receipt,
+}
+
+/// Why an event's records are not durable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotDurable(pub String);
+
+type ReceiptTx = tokio::sync::oneshot::Sender<Result<(), NotDurable>>;
+
+/// The gateway's answer to "is it stored?" for one event; empty for events
+/// nobody waits on. Clones share the one answer; the first settle wins.
+#[derive(Clone, Default)]
+pub struct Receipt(Option<std::sync::Arc<std::sync::Mutex<Option<ReceiptTx>>>>);
+
+impl Receipt {
+    /// A receipt, and where its answer arrives (closed without one when the
+    /// event is dropped unanswered, e.g. at shutdown).
+    pub fn new() -> (
+        Receipt,
+        tokio::sync::oneshot::Receiver<Result<(), NotDurable>>,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            Receipt(Some(std::sync::Arc::new(std::sync::Mutex::new(Some(tx))))),
+            rx,
+        )
+    }
+
+    /// Whether someone waits for the answer.
+    pub fn is_wanted(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Answers once; later answers are ignored.
+    pub fn settle(&self, result: Result<(), NotDurable>) {
+        if let Some(slot) = &self.0 {
+            let tx = match slot.lock() {
+                Ok(mut g) => g.take(),
+                Err(p) => p.into_inner().take(),
+            };
+            if let Some(tx) = tx {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_wanted() {
+            "Receipt(wanted)"
+        } else {
+            "Receipt"
+        })
+    }
+}
+
+/// Receipts do not make events different.
+impl PartialEq for Receipt {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// What happened at the device.

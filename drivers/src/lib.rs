@@ -54,6 +54,6 @@ pub use credential::{Credential, CredentialKind};
 pub use driver::{BuildError, ConfigProblem, DriverContext, DriverTask};
 pub use event::{
     Action, CredentialRead, DeviceCommand, DeviceEvent, DeviceId, Direction, EventBody, Frame,
-    InputKind, Output, PlateColour, Presence, SensorKind,
+    InputKind, NotDurable, Output, PlateColour, Presence, Receipt, SensorKind,
 };
 pub use registry::DriverConfig;

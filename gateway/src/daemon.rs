@@ -16,8 +16,8 @@ use drivers::{DeviceEvent, DriverContext, Frame};
 use crate::config::Config;
 use crate::console::{Deps, Listener};
 use crate::control::{Controller, FaceEnroller};
-use crate::engine::run::{Router, Wiring};
-use crate::engine::{Engine, EngineHandle, Input};
+use crate::engine::run::{GrantStats, Router, Wiring};
+use crate::engine::{Engine, EngineHandle, Input, LossCause};
 use crate::journal::{retention, Journal};
 use crate::uplink::{self, UplinkState};
 use crate::vision::{Stats as VisionStats, Vision};
@@ -69,6 +69,9 @@ pub struct Gateway {
     /// The engine: stopped after the drivers, so their last events are decided.
     engine_task: Option<tokio::task::JoinHandle<()>>,
     engine_stop: CancellationToken,
+    /// The main store (roster, alarms, users); the journal has its own.
+    store: sled::Db,
+    restart: CancellationToken,
 }
 
 impl Gateway {
@@ -87,7 +90,17 @@ impl Gateway {
             _ => None,
         };
         let db = open_store(&db_path, config.gateway.store_cache_mb).await?;
-        let journal = Journal::open(&db, &config.gateway.estate, &config.gateway.id)?;
+        // The journal has a database of its own, which its writer can reopen
+        // after a write error (a full disk) without stopping the gateway.
+        let journal = Journal::open_dir(
+            &data_dir.join("journal"),
+            config.gateway.store_cache_mb,
+            Some(&db),
+            &config.gateway.estate,
+            &config.gateway.id,
+            config.retention.limits(),
+        )
+        .await?;
         // Bound before any device starts: a taken port stops the start cleanly.
         let console = match &config.console {
             Some(section) => Some(Listener::bind(section, &config.base_dir).await?),
@@ -187,6 +200,7 @@ impl Gateway {
             None => None,
         };
 
+        let grants = Arc::new(GrantStats::default());
         let engine_task = tokio::spawn(crate::engine::run::run(
             engine,
             Wiring {
@@ -196,6 +210,7 @@ impl Gateway {
                 journal: journal.clone(),
                 router,
                 buffer_high: config.retention.buffer_high,
+                grants: grants.clone(),
             },
             engine_stop.clone(),
         ));
@@ -212,6 +227,7 @@ impl Gateway {
                         uplink: uplink.clone(),
                         db: db.clone(),
                         vision: vision_stats.clone(),
+                        grants: grants.clone(),
                     },
                     shutdown.child_token(),
                 )?);
@@ -220,12 +236,17 @@ impl Gateway {
             _ => None,
         };
 
+        let restart = CancellationToken::new();
         tasks.spawn(retention_task(
             journal.clone(),
             retention::Policy::from(&config.retention),
             Duration::from_secs(config.retention.check_every_s.max(1)),
             uplink.clone(),
             handle.clone(),
+            StoreWatch {
+                store: db.clone(),
+                restart: restart.clone(),
+            },
             shutdown.child_token(),
         ));
 
@@ -243,7 +264,17 @@ impl Gateway {
             tasks,
             engine_task: Some(engine_task),
             engine_stop,
+            store: db,
+            restart,
         })
+    }
+
+    /// Cancelled when the gateway needs a restart to recover: its main store
+    /// failed a write (sled fails every later write until reopened, and the
+    /// engine, console and gallery hold it) and the disk takes writes again.
+    /// The binary then stops and exits non-zero; systemd starts it again.
+    pub fn restart_needed(&self) -> CancellationToken {
+        self.restart.clone()
     }
 
     /// Stops drivers and uplink, then the engine, then flushes the store.
@@ -261,17 +292,13 @@ impl Gateway {
         if let Some(t) = self.engine_task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
-        // Let the writer drain what the engine queued last.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.journal.queued() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if let Err(e) = self.journal.flush().await {
-            tracing::error!("final flush: {e}");
+        if let Err(e) = self.store.flush_async().await {
+            tracing::error!("final flush of the store: {e}");
         }
         // The writer stores what is queued, flushes and lets go of the store, so
         // that it can be opened again at once (a restart in the same process).
-        self.journal.close().await;
+        // Bounded: a disk that takes nothing must not hold up a stop.
+        self.journal.close(Duration::from_secs(5)).await;
     }
 }
 
@@ -329,19 +356,55 @@ async fn open_store(path: &std::path::Path, cache_mb: u64) -> Result<sled::Db, S
     }
 }
 
-/// Runs retention every `every` (a minute by default), and reports the unforwarded backlog.
+/// The main store, watched for a failed write.
+struct StoreWatch {
+    store: sled::Db,
+    restart: CancellationToken,
+}
+
+impl StoreWatch {
+    /// Flushes the main store (cheap when nothing changed): an error means
+    /// sled has failed a write and will fail every later one. Said in the
+    /// journal's health; a restart is asked for once the journal writes again
+    /// (the disk has room), so that the journal keeps what waits meanwhile.
+    async fn check(&self, journal: &Journal, failed: &mut bool) {
+        if let Err(e) = self.store.flush_async().await {
+            if !*failed {
+                tracing::error!("store: cannot write ({e}); a restart is needed once the disk takes writes again");
+                journal.set_store_error(Some(e.to_string()));
+                *failed = true;
+            }
+        }
+        if *failed && journal.writes_ok() && journal.queued() == 0 && !self.restart.is_cancelled() {
+            tracing::error!("store: the disk takes writes again; restarting to reopen the store");
+            self.restart.cancel();
+        }
+    }
+}
+
+/// Runs retention every `every` (a minute by default), and reports the
+/// unforwarded backlog; every 2 s, records the journal had to refuse and
+/// whether the main store still writes.
 async fn retention_task(
     journal: Journal,
     policy: retention::Policy,
     every: Duration,
     uplink: Option<UplinkState>,
     engine: EngineHandle,
+    store: StoreWatch,
     shutdown: CancellationToken,
 ) {
     let mut every = tokio::time::interval(every);
+    let mut health = tokio::time::interval(Duration::from_secs(2));
+    let mut store_failed = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = health.tick() => {
+                report_refused(&journal, &engine).await;
+                store.check(&journal, &mut store_failed).await;
+                continue;
+            }
             _ = every.tick() => {}
         }
         let forwarded = uplink.as_ref().map(|u| u.forwarded());
@@ -356,7 +419,7 @@ async fn retention_task(
                     );
                 }
                 if out.unforwarded > 0 {
-                    engine.data_lost(out.unforwarded).await;
+                    engine.data_lost(out.unforwarded, LossCause::Evicted).await;
                 }
             }
             Err(e) => tracing::error!("retention: {e}"),
@@ -364,5 +427,15 @@ async fn retention_task(
         if let Some(u) = &uplink {
             engine.backlog(u.backlog(&journal)).await;
         }
+    }
+}
+
+/// Records the journal refused (its pending memory used up while the disk
+/// failed) become a `data_loss` alarm, itself queued for the disk: alarms have
+/// a reserve of their own, so it is kept and sent once the disk takes writes.
+async fn report_refused(journal: &Journal, engine: &EngineHandle) {
+    let refused = journal.take_refused();
+    if refused > 0 {
+        engine.data_lost(refused, LossCause::Refused).await;
     }
 }

@@ -241,13 +241,19 @@ async fn run(cfg: Config) -> Result<()> {
     );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let watchdog = watchdog(gw.engine.clone());
-    tokio::select! {
-        _ = signals.wait() => {}
-        _ = watchdog => {}
-    }
+    let restart = gw.restart_needed();
+    let restarting = tokio::select! {
+        _ = signals.wait() => false,
+        _ = watchdog => false,
+        _ = restart.cancelled() => true,
+    };
     tracing::info!("stopping");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     gw.stop().await;
+    if restarting {
+        // Non-zero: systemd (Restart=always) starts the gateway again.
+        anyhow::bail!("the store failed a write; stopped so that it is reopened at the next start");
+    }
     Ok(())
 }
 

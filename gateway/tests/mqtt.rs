@@ -389,7 +389,7 @@ async fn sigkill_under_traffic_loses_nothing_journaled() {
         "sigkill: {kills} kills, {last} records journaled, {acked} forwarded and all received, {} duplicates after crashes",
         delivery.duplicates()
     );
-    journal.close().await;
+    journal.close(std::time::Duration::from_secs(10)).await;
 }
 
 #[tokio::test]

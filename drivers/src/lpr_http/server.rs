@@ -212,7 +212,20 @@ async fn handle_push(
         Ok(p) => {
             seen(&cam).await;
             let plate = p.read.credential.value.clone();
-            cam.events.emit(EventBody::Credential(p.read)).await;
+            // "ok" means stored: a camera answered 200 never sends again.
+            if let Err(e) = cam
+                .events
+                .emit_durable(EventBody::Credential(p.read), DURABLE_WAIT)
+                .await
+            {
+                tracing::warn!(device = %cam.events.device(), "plate push not stored: {e}");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "5")],
+                    Json(serde_json::json!({"ok": false, "error": format!("not stored, send again: {e}")})),
+                )
+                    .into_response();
+            }
             match p.layout {
                 Layout::Generic => {
                     Json(serde_json::json!({"ok": true, "plate": plate})).into_response()
@@ -227,6 +240,10 @@ async fn handle_push(
         Err(e) => refuse(&cam, e).await,
     }
 }
+
+/// How long a push waits for its record to be durable before it is answered
+/// 503 (the camera sends it again later).
+const DURABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn too_large(max: usize) -> PushError {
     PushError::new(413, format!("body larger than {} MiB", max / (1024 * 1024)))

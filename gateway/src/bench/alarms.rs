@@ -100,6 +100,7 @@ fn sensor(i: usize, active: bool) -> DeviceEvent {
             active,
             value: None,
         },
+        receipt: Default::default(),
     }
 }
 

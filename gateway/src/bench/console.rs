@@ -81,6 +81,7 @@ fn card_read(value: &str) -> Result<DeviceEvent> {
             CredentialKind::Card,
             value,
         )?)),
+        receipt: Default::default(),
     })
 }
 

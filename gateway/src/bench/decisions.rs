@@ -70,6 +70,7 @@ pub fn run(persons: usize) -> Result<()> {
                 kind: CredentialKind::Card,
                 value: n.to_string(),
             })),
+            receipt: Default::default(),
         };
         let t = Instant::now();
         let fx = engine.on_device_event(ev, Utc::now());

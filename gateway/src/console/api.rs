@@ -55,13 +55,24 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
     let engine = tokio::time::timeout(Duration::from_secs(2), st.engine.doors())
         .await
         .is_ok_and(|r| r.is_ok());
+    let journal = st.journal.health();
+    // `degraded`: the gateway still decides and opens doors, but records are
+    // not being made durable (or are refused): someone must look at the disk.
+    let state = match (engine, journal.is_ok()) {
+        (false, _) => "down",
+        (true, false) => "degraded",
+        (true, true) => "ok",
+    };
     let body = serde_json::json!({
-        "ok": engine,
+        "ok": state == "ok",
+        "state": state,
+        "reason": journal.reason(),
         "engine": engine,
         "journal_seq": st.journal.last_committed(),
+        "journal_refused": st.journal.refused_total(),
         "uplink_connected": st.uplink.as_ref().map(|u| u.connected()),
     });
-    let status = if engine {
+    let status = if state == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

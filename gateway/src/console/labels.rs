@@ -159,6 +159,7 @@ fn action(a: EventAction) -> (Zh, En) {
         EventAction::PersonDeleted => ("人员删除", "person deleted"),
         EventAction::GatewayStarted => ("网关启动", "gateway started"),
         EventAction::GatewayStopped => ("网关停止", "gateway stopped"),
+        EventAction::GatewayWarning => ("网关告警", "gateway warning"),
         EventAction::ConsoleAction => ("控制台操作", "console"),
     }
 }

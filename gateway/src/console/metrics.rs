@@ -108,8 +108,48 @@ pub async fn render(st: &AppState) -> String {
     o.one(
         "gatewayd_journal_stored_bytes",
         "gauge",
-        "Bytes of records and snapshots in the journal (the disk budget's measure).",
+        "Bytes of records and snapshots in the journal.",
         j.stored_bytes() as f64,
+    );
+    o.one(
+        "gatewayd_journal_disk_bytes",
+        "gauge",
+        "Bytes the journal's files take on disk (the disk budget's measure).",
+        j.disk_bytes() as f64,
+    );
+    o.one(
+        "gatewayd_journal_pending_bytes",
+        "gauge",
+        "Memory held by records waiting for the disk ([retention] max_pending_mb).",
+        j.pending_bytes() as f64,
+    );
+    o.one(
+        "gatewayd_journal_refused_total",
+        "counter",
+        "Records the journal could not keep (pending memory used up while the disk failed).",
+        j.refused_total() as f64,
+    );
+    o.one(
+        "gatewayd_grants_before_durable_total",
+        "counter",
+        "Doors released after waiting 20 ms, before their pass's record was durable.",
+        st.grants
+            .before_durable
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    o.one(
+        "gatewayd_grants_unrecorded_total",
+        "counter",
+        "Doors released for passes whose record the journal refused.",
+        st.grants
+            .unrecorded
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    o.one(
+        "gatewayd_journal_healthy",
+        "gauge",
+        "1 while records are made durable; 0 while the journal is degraded.",
+        if j.health().is_ok() { 1.0 } else { 0.0 },
     );
     if let Some(u) = &st.uplink {
         o.one(

@@ -84,6 +84,8 @@ pub struct Deps {
     pub db: sled::Db,
     /// Figures of the face matcher (zero without cameras).
     pub vision: Arc<crate::vision::Stats>,
+    /// How door releases met the journal.
+    pub grants: Arc<crate::engine::run::GrantStats>,
 }
 
 /// Everything handlers share.
@@ -94,6 +96,7 @@ pub struct Shared {
     pub controller: Controller,
     pub uplink: Option<UplinkState>,
     pub vision: Arc<crate::vision::Stats>,
+    pub grants: Arc<crate::engine::run::GrantStats>,
     pub users: Users,
     pub sessions: Sessions,
     pub limiter: LoginLimiter,
@@ -133,6 +136,7 @@ impl AppState {
             controller: deps.controller,
             uplink: deps.uplink,
             vision: deps.vision,
+            grants: deps.grants,
             shutdown,
             secure,
         })))

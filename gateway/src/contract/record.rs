@@ -96,6 +96,9 @@ pub enum EventAction {
     PersonDeleted,
     GatewayStarted,
     GatewayStopped,
+    /// The gateway's own trouble worth a trace (doors released for passes whose
+    /// record its disk could not keep).
+    GatewayWarning,
     /// A guard or admin did something on the console (logged in, released an e-bike hold).
     ConsoleAction,
 }

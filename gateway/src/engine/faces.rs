@@ -219,6 +219,7 @@ group = "watchlist"
             device: drivers::DeviceId::new("cam"),
             at: chrono::Utc::now(),
             body: drivers::EventBody::Credential(read),
+            receipt: Default::default(),
         }
     }
 

@@ -22,7 +22,7 @@ pub enum Input {
     /// A read of the state; the closure sends its own answer.
     Read(Read),
     /// Retention evicted records the platform never got.
-    DataLoss(u64),
+    DataLoss(u64, super::health::LossCause),
     /// Records waiting to be forwarded.
     Backlog(u64),
     /// The face match threshold, recomputed for the gallery's size.
@@ -109,8 +109,8 @@ impl EngineHandle {
     }
 
     /// Retention evicted `n` records the platform never got.
-    pub async fn data_lost(&self, n: u64) {
-        let _ = self.tx.send(Input::DataLoss(n)).await;
+    pub async fn data_lost(&self, n: u64, cause: super::health::LossCause) {
+        let _ = self.tx.send(Input::DataLoss(n, cause)).await;
     }
 
     /// The similarity a face needs to open, from now on.

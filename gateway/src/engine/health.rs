@@ -8,14 +8,36 @@ use super::alarms::AlarmSpec;
 use super::{Effects, Engine, EngineError};
 use crate::contract::{AlarmType, Draft, EventAction, EventKind, EventRecord};
 
+/// Why records were lost (the `data_loss` alarm says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossCause {
+    /// Evicted by the disk budget before the platform acknowledged them.
+    Evicted,
+    /// Refused by the journal: the disk failed or was full for longer than the
+    /// pending memory lasts, or the gateway stopped before the disk took them.
+    Refused,
+    /// Larger than the broker takes: never publishable.
+    TooLarge,
+}
+
+impl std::fmt::Display for LossCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LossCause::Evicted => "evicted by the disk budget (retention.max_disk_mb)",
+            LossCause::Refused => "refused while the disk did not take writes",
+            LossCause::TooLarge => "too large to publish",
+        })
+    }
+}
+
 impl Engine {
-    /// Records the platform never received were evicted (disk budget): say how many.
-    pub fn on_data_loss(&mut self, count: u64, now: DateTime<Utc>) -> Effects {
+    /// Records were lost before the platform had them: say how many, and why.
+    pub fn on_data_loss(&mut self, count: u64, cause: LossCause, now: DateTime<Utc>) -> Effects {
         let mut fx = Effects::default();
         let mut spec = AlarmSpec::new(
             AlarmType::DataLoss,
             format!("{}", now.timestamp_millis()),
-            AlarmType::DataLoss.message(&[("count", &count)]),
+            AlarmType::DataLoss.message(&[("count", &count), ("cause", &cause)]),
         );
         spec.device = Some(self.gateway.clone());
         self.raise(&mut fx, spec, now);

@@ -1,11 +1,15 @@
 //! The engine's task: takes device events and commands one at a time, in order,
-//! and carries out the effects: device commands first (a resident is waiting at
-//! the door), then records to the journal (which makes them durable before
-//! anyone forwards or shows them).
+//! and carries out the effects: records to the journal (which makes them
+//! durable before anyone forwards or shows them) and device commands. A door
+//! is released once its pass's record is durable, or after [`GRANT_WAIT`] at
+//! most (a resident is waiting): every pass leaves a trace (卡过留痕), and a
+//! door opened for a pass whose record could not be kept is itself journaled.
 
 use chrono::Utc;
-use drivers::{Action, DeviceCommand, DeviceEvent, DeviceId};
+use drivers::{Action, DeviceCommand, DeviceEvent, DeviceId, NotDurable, Output, Receipt};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +43,18 @@ impl Router {
     }
 }
 
+/// The longest a door release waits for its pass's record to be durable.
+pub const GRANT_WAIT: Duration = Duration::from_millis(20);
+
+/// How door releases met the journal, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct GrantStats {
+    /// Released after [`GRANT_WAIT`], before the record was durable.
+    pub before_durable: AtomicU64,
+    /// Released for a pass whose record the journal refused (journaled as such).
+    pub unrecorded: AtomicU64,
+}
+
 /// What the engine task reads from and writes to.
 pub struct Wiring {
     /// Events from every driver and from the vision.
@@ -51,6 +67,7 @@ pub struct Wiring {
     pub router: Router,
     /// Backlog at which `buffer_high` is raised (`[retention] buffer_high`).
     pub buffer_high: u64,
+    pub grants: Arc<GrantStats>,
 }
 
 /// Runs the engine until shutdown.
@@ -62,7 +79,15 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
         journal,
         router,
         buffer_high,
+        grants,
     } = wiring;
+    let sink = Sink {
+        journal: journal.clone(),
+        router,
+        grants,
+    };
+    // Doors released for passes whose record was refused, not yet journaled.
+    let mut unrecorded = 0u64;
     // The uplink may be absent or gone: then the link stays as it was.
     let mut link_open = true;
     engine.set_link(*link.borrow_and_update());
@@ -73,22 +98,23 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
         &format!("gatewayd {} started", env!("CARGO_PKG_VERSION")),
         Utc::now(),
     );
-    apply(
+    sink.apply(
         Effects {
             records: vec![started],
             commands: vec![],
         },
-        &journal,
-        &router,
-    );
+        Receipt::default(),
+    )
+    .await;
     loop {
+        let mut receipt = Receipt::default();
         let fx = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             Some(input) = inputs.recv() => match input {
                 Input::Command { cmd, reply } => {
                     let (fx, result) = engine.on_command(cmd, Utc::now());
-                    apply(fx, &journal, &router);
+                    unrecorded += sink.apply(fx, receipt).await;
                     let _ = reply.send(result);
                     continue;
                 }
@@ -100,7 +126,7 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
                     engine.set_face_match_threshold(t);
                     continue;
                 }
-                Input::DataLoss(n) => engine.on_data_loss(n, Utc::now()),
+                Input::DataLoss(n, cause) => engine.on_data_loss(n, cause, Utc::now()),
                 Input::Backlog(n) => engine.on_backlog(n, buffer_high, Utc::now()),
             },
             changed = link.changed(), if link_open => {
@@ -110,10 +136,27 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
                 }
                 continue;
             }
-            Some(ev) = events.recv() => engine.on_device_event(ev, Utc::now()),
-            _ = tick.tick() => engine.on_tick(Utc::now()),
+            Some(mut ev) = events.recv() => {
+                receipt = std::mem::take(&mut ev.receipt);
+                engine.on_device_event(ev, Utc::now())
+            }
+            _ = tick.tick() => {
+                let mut fx = engine.on_tick(Utc::now());
+                if unrecorded > 0 {
+                    fx.records.push(engine.gateway_event(
+                        EventAction::GatewayWarning,
+                        &format!(
+                            "{unrecorded} doors were released for passes whose record the \
+                             journal could not keep (its disk failed)"
+                        ),
+                        Utc::now(),
+                    ));
+                    unrecorded = 0;
+                }
+                fx
+            }
         };
-        apply(fx, &journal, &router);
+        unrecorded += sink.apply(fx, receipt).await;
     }
     let stopped = engine.gateway_event(EventAction::GatewayStopped, "gatewayd stopped", Utc::now());
     if let Err(e) = journal.append(vec![stopped]).await {
@@ -121,11 +164,94 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
     }
 }
 
-fn apply(fx: Effects, journal: &Journal, router: &Router) {
-    for cmd in fx.commands {
-        router.deliver(cmd);
+/// Where effects go: the journal and the devices.
+struct Sink {
+    journal: Journal,
+    router: Router,
+    grants: Arc<GrantStats>,
+}
+
+impl Sink {
+    /// Journals the records and delivers the commands; a door release waits
+    /// for its record up to [`GRANT_WAIT`]. Settles `receipt` once the records
+    /// are durable (without blocking the engine for it). Returns 1 when a door
+    /// was released for records the journal refused.
+    async fn apply(&self, fx: Effects, receipt: Receipt) -> u64 {
+        if fx.records.is_empty() {
+            self.deliver(fx.commands);
+            receipt.settle(Ok(()));
+            return 0;
+        }
+        let releases = fx.commands.iter().any(|c| releases(&c.action));
+        let durable = match self.journal.append_notify(fx.records) {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::error!("journal: {e}");
+                self.deliver(fx.commands);
+                receipt.settle(Err(NotDurable(e.to_string())));
+                if releases {
+                    self.grants.unrecorded.fetch_add(1, Ordering::Relaxed);
+                    return 1;
+                }
+                return 0;
+            }
+        };
+        if !releases {
+            self.deliver(fx.commands);
+            settle_when_durable(durable, receipt);
+            return 0;
+        }
+        let mut durable = durable;
+        match tokio::time::timeout(GRANT_WAIT, &mut durable).await {
+            Ok(result) => {
+                self.deliver(fx.commands);
+                receipt.settle(result.map(|_| ()).map_err(|_| stopped()));
+            }
+            Err(_) => {
+                // The resident does not wait for a slow disk; the record is
+                // still queued and becomes durable when the disk takes it.
+                self.grants.before_durable.fetch_add(1, Ordering::Relaxed);
+                self.deliver(fx.commands);
+                settle_when_durable(durable, receipt);
+            }
+        }
+        0
     }
-    if let Err(e) = journal.append_nowait(fx.records) {
-        tracing::error!("journal: {e}");
+
+    /// Never waits: a driver whose queue is full is stuck, and the engine must not be.
+    fn deliver(&self, commands: Vec<DeviceCommand>) {
+        for cmd in commands {
+            self.router.deliver(cmd);
+        }
+    }
+}
+
+/// Whether an action lets someone through (a door, barrier or turnstile released).
+fn releases(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::Pulse {
+            output: Output::Lock,
+            ..
+        } | Action::Hold {
+            output: Output::Lock,
+            on: true
+        }
+    )
+}
+
+fn stopped() -> NotDurable {
+    NotDurable("the journal stopped before the record was stored".into())
+}
+
+/// Settles a receipt once the records are durable, off the engine's task.
+fn settle_when_durable(
+    durable: tokio::sync::oneshot::Receiver<Vec<crate::contract::Record>>,
+    receipt: Receipt,
+) {
+    if receipt.is_wanted() {
+        tokio::spawn(async move {
+            receipt.settle(durable.await.map(|_| ()).map_err(|_| stopped()));
+        });
     }
 }

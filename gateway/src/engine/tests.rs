@@ -113,6 +113,7 @@ fn ev(device: &str, at: DateTime<Utc>, body: EventBody) -> DeviceEvent {
         device: DeviceId::new(device),
         at,
         body,
+        receipt: Default::default(),
     }
 }
 

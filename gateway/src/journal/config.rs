@@ -26,6 +26,15 @@ pub struct RetentionSection {
     /// Seconds between retention runs (and backlog checks).
     #[serde(default = "default_check_every")]
     pub check_every_s: u64,
+    /// Memory for records waiting while the disk does not take writes; past
+    /// it new pass and device records are refused, counted and alarmed
+    /// (`data_loss`); alarms have as much again.
+    #[serde(default = "default_max_pending_mb")]
+    pub max_pending_mb: u64,
+}
+
+fn default_max_pending_mb() -> u64 {
+    64
 }
 
 fn default_check_every() -> u64 {
@@ -57,6 +66,7 @@ impl Default for RetentionSection {
             max_disk_mb: default_max_disk_mb(),
             buffer_high: default_buffer_high(),
             check_every_s: default_check_every(),
+            max_pending_mb: default_max_pending_mb(),
         }
     }
 }
@@ -71,6 +81,18 @@ impl RetentionSection {
         if self.max_disk_mb == 0 {
             out.push(Problem::new("max_disk_mb", "must be at least 1"));
         }
+        if self.max_pending_mb == 0 {
+            out.push(Problem::new("max_pending_mb", "must be at least 1"));
+        }
         out
+    }
+}
+
+impl RetentionSection {
+    /// The journal's memory limits.
+    pub fn limits(&self) -> super::Limits {
+        super::Limits {
+            pending_bytes: self.max_pending_mb.saturating_mul(1024 * 1024),
+        }
     }
 }

@@ -3,12 +3,17 @@
 //! The uplink and the console read from here only.
 //!
 //! - `config`: the `[retention]` section and its checks.
+//! - `db`: the journal's own sled database, reopened after a write error.
 //! - `store`: the key layout in sled.
-//! - `writer`: the single writer task (numbering, group commit, fsync).
+//! - `writer`: the single writer task (numbering, group commit, fsync,
+//!   retrying and reopening until the disk takes a batch).
+//! - `health`: whether records are being made durable, and what was refused.
 //! - `retention`: eviction by age and disk budget, counting unforwarded losses.
 //! - `search`: events and past alarms for the console, newest or oldest first.
 
 pub mod config;
+mod db;
+pub mod health;
 pub mod retention;
 pub mod search;
 mod store;
@@ -20,11 +25,16 @@ pub use crate::contract::{
     EventRecord, InputRef, PersonRef, Record, RecordBody, SensorRef, Severity, SnapshotRef, TagRef,
 };
 pub use config::RetentionSection;
+pub use health::{Health, Limits};
 pub use store::Stored;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
+
+use db::JournalDb;
+use health::Gauge;
 
 /// Why the journal could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +45,19 @@ pub enum JournalError {
     Stopped,
     #[error("{0}")]
     Decode(#[from] crate::contract::DecodeError),
+    #[error("the journal's store is being reopened after a write error")]
+    Reopening,
+    /// Memory for records waiting for the disk is used up: the records were
+    /// refused (and counted), not queued.
+    #[error("the journal cannot keep up (the disk is failing or full): {0} records refused")]
+    Full(usize),
 }
 
 /// Drafts to number and store, and maybe someone waiting for them.
 pub(crate) struct AppendReq {
     drafts: Vec<Draft>,
+    /// Memory the drafts hold while they wait (the pending budget's measure).
+    bytes: u64,
     reply: Option<oneshot::Sender<Vec<Record>>>,
 }
 
@@ -64,42 +82,76 @@ pub struct Evicted {
 /// A handle on the journal; clones share it.
 #[derive(Clone)]
 pub struct Journal {
-    tree: sled::Tree,
-    db: sled::Db,
+    db: Arc<JournalDb>,
     tx: mpsc::UnboundedSender<WriteReq>,
     /// Appends holding an alarm: the writer takes them before queued pass events.
     urgent: mpsc::UnboundedSender<WriteReq>,
     committed: watch::Receiver<u64>,
     queued: Arc<AtomicU64>,
+    gauge: Arc<Gauge>,
     ids: Arc<(String, String)>,
 }
 
 impl Journal {
-    /// Opens the journal in `db` and starts its writer task.
+    /// Opens the journal in a database of the caller's (tests, benches, tools):
+    /// it is not reopened after a write error. Starts the writer task.
     pub fn open(db: &sled::Db, estate: &str, gateway: &str) -> Result<Journal, JournalError> {
-        let tree = db.open_tree("journal")?;
+        Self::start(JournalDb::fixed(db)?, estate, gateway, Limits::default())
+    }
+
+    /// Opens the journal in its own database in `dir` (the daemon's way): the
+    /// writer reopens it after a write error. A journal still kept in the
+    /// gateway's main store `legacy` (older versions) is moved over first.
+    pub async fn open_dir(
+        dir: &Path,
+        cache_mb: u64,
+        legacy: Option<&sled::Db>,
+        estate: &str,
+        gateway: &str,
+        limits: Limits,
+    ) -> Result<Journal, JournalError> {
+        let jdb = JournalDb::open(dir, cache_mb.saturating_mul(1024 * 1024)).await?;
+        if let Some(main) = legacy {
+            let moved = db::migrate(main, &jdb.tree()?)?;
+            if moved > 0 {
+                tracing::info!(moved, "journal moved to its own store {}", dir.display());
+            }
+        }
+        Self::start(jdb, estate, gateway, limits)
+    }
+
+    fn start(
+        jdb: JournalDb,
+        estate: &str,
+        gateway: &str,
+        limits: Limits,
+    ) -> Result<Journal, JournalError> {
+        let db = Arc::new(jdb);
+        let tree = db.tree()?;
         let last = last_seq(&tree)?;
         let (committed_tx, committed) = watch::channel(last);
         let (tx, rx) = mpsc::unbounded_channel();
         let (urgent, urgent_rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicU64::new(0));
+        let gauge = Arc::new(Gauge::new(limits));
         let ids = Arc::new((estate.to_owned(), gateway.to_owned()));
         let w = writer::Writer::new(
             db.clone(),
-            tree.clone(),
+            &tree,
             last,
             ids.clone(),
             committed_tx,
             queued.clone(),
+            gauge.clone(),
         );
         tokio::spawn(w.run(urgent_rx, rx));
         Ok(Journal {
-            tree,
-            db: db.clone(),
+            db,
             tx,
             urgent,
             committed,
             queued,
+            gauge,
             ids,
         })
     }
@@ -114,15 +166,7 @@ impl Journal {
 
     /// Appends and waits until the records are durable; returns them numbered.
     pub async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Record>, JournalError> {
-        let (reply, rx) = oneshot::channel();
-        self.queued
-            .fetch_add(drafts.len() as u64, Ordering::Relaxed);
-        self.lane_for(&drafts)
-            .send(WriteReq::Append(AppendReq {
-                drafts,
-                reply: Some(reply),
-            }))
-            .map_err(|_| JournalError::Stopped)?;
+        let rx = self.append_notify(drafts)?;
         rx.await.map_err(|_| JournalError::Stopped)
     }
 
@@ -132,14 +176,47 @@ impl Journal {
         if drafts.is_empty() {
             return Ok(());
         }
+        self.send(drafts, None)
+    }
+
+    /// Appends, and says on the returned channel when the records are durable
+    /// (it closes without a value if they never are: refused at a stop).
+    pub fn append_notify(
+        &self,
+        drafts: Vec<Draft>,
+    ) -> Result<oneshot::Receiver<Vec<Record>>, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(drafts, Some(reply))?;
+        Ok(rx)
+    }
+
+    /// Queues drafts for the writer within the pending budget: past it, pass
+    /// and device records are refused and counted (alarms have a reserve of
+    /// their own), so a disk that does not take writes cannot exhaust memory.
+    fn send(
+        &self,
+        drafts: Vec<Draft>,
+        reply: Option<oneshot::Sender<Vec<Record>>>,
+    ) -> Result<(), JournalError> {
+        let alarm = drafts.iter().any(|d| d.body.is_alarm());
+        let bytes = drafts.iter().map(health::draft_bytes).sum();
+        if !self.gauge.admit(bytes, drafts.len() as u64, alarm) {
+            return Err(JournalError::Full(drafts.len()));
+        }
         self.queued
             .fetch_add(drafts.len() as u64, Ordering::Relaxed);
-        self.lane_for(&drafts)
-            .send(WriteReq::Append(AppendReq {
-                drafts,
-                reply: None,
-            }))
-            .map_err(|_| JournalError::Stopped)
+        let lane = self.lane_for(&drafts);
+        let n = drafts.len() as u64;
+        lane.send(WriteReq::Append(AppendReq {
+            drafts,
+            bytes,
+            reply,
+        }))
+        .map_err(|_| {
+            self.gauge.release(bytes);
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            JournalError::Stopped
+        })
     }
 
     /// Appends with an alarm jump the queue of pass events waiting for the disk:
@@ -168,7 +245,7 @@ impl Journal {
 
     /// The raw stored record at `seq`, if still kept.
     pub fn get_raw(&self, seq: u64) -> Result<Option<sled::IVec>, JournalError> {
-        Ok(self.tree.get(store::key(store::RECORD, seq))?)
+        Ok(self.db.tree()?.get(store::key(store::RECORD, seq))?)
     }
 
     /// The record at `seq`, decoded.
@@ -183,31 +260,40 @@ impl Journal {
     }
 
     /// Stored records with `from <= seq <= to`, oldest first (or newest first).
+    /// Stops at the first read error (a store being reopened reads as empty):
+    /// a failing iterator must not keep a reader spinning.
     pub fn range(
         &self,
         from: u64,
         to: u64,
         newest_first: bool,
     ) -> impl Iterator<Item = (u64, sled::IVec)> {
-        let iter = self
-            .tree
-            .range(store::key(store::RECORD, from)..=store::key(store::RECORD, to));
-        let iter: Box<dyn Iterator<Item = _>> = if newest_first {
-            Box::new(iter.rev())
-        } else {
-            Box::new(iter)
+        let iter: Box<dyn Iterator<Item = _>> = match self.db.tree() {
+            Ok(tree) => {
+                let iter =
+                    tree.range(store::key(store::RECORD, from)..=store::key(store::RECORD, to));
+                if newest_first {
+                    Box::new(iter.rev())
+                } else {
+                    Box::new(iter)
+                }
+            }
+            Err(_) => Box::new(std::iter::empty()),
         };
-        iter.filter_map(|kv| kv.ok())
+        iter.map_while(|kv| kv.ok())
             .filter_map(|(k, v)| store::seq_of(&k).map(|s| (s, v)))
     }
 
     /// Seqs of alarm records from `from` on, oldest first.
     pub fn alarm_seqs(&self, from: u64) -> impl Iterator<Item = u64> {
-        self.tree
-            .range(store::key(store::ALARM, from)..=store::key(store::ALARM, u64::MAX))
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter_map(|k| store::seq_of(&k))
+        let iter: Box<dyn Iterator<Item = _>> = match self.db.tree() {
+            Ok(tree) => Box::new(
+                tree.range(store::key(store::ALARM, from)..=store::key(store::ALARM, u64::MAX))
+                    .keys(),
+            ),
+            Err(_) => Box::new(std::iter::empty()),
+        };
+        iter.map_while(|k| k.ok()).filter_map(|k| store::seq_of(&k))
     }
 
     /// The oldest seq still kept (0 when empty).
@@ -220,13 +306,14 @@ impl Journal {
 
     /// A snapshot by its sha256 (hex).
     pub fn snapshot(&self, sha256: &str) -> Result<Option<sled::IVec>, JournalError> {
-        Ok(self.tree.get(store::named(store::SNAPSHOT, sha256))?)
+        Ok(self.db.tree()?.get(store::named(store::SNAPSHOT, sha256))?)
     }
 
     /// A named position (the uplink's acknowledged seq per lane).
     pub fn cursor(&self, name: &str) -> Result<u64, JournalError> {
         let v = self
-            .tree
+            .db
+            .tree()?
             .get(store::named(store::META, &format!("cursor.{name}")))?;
         Ok(store::u64_value(v.as_deref()))
     }
@@ -234,7 +321,7 @@ impl Journal {
     /// Stores a named position. Not flushed here: losing the latest moves after
     /// a crash only means resending (at least once), never losing.
     pub fn set_cursor(&self, name: &str, seq: u64) -> Result<(), JournalError> {
-        self.tree.insert(
+        self.db.tree()?.insert(
             store::named(store::META, &format!("cursor.{name}")),
             &seq.to_be_bytes(),
         )?;
@@ -244,25 +331,75 @@ impl Journal {
     /// Bytes of payloads and snapshots stored (the disk budget's measure).
     pub fn stored_bytes(&self) -> u64 {
         let v = self
-            .tree
-            .get(store::named(store::META, store::META_BYTES))
+            .db
+            .tree()
             .ok()
+            .and_then(|t| t.get(store::named(store::META, store::META_BYTES)).ok())
             .flatten();
         store::u64_value(v.as_deref())
     }
 
+    /// Bytes the journal's files take on disk (sled's own overhead included).
+    pub fn disk_bytes(&self) -> u64 {
+        self.db.size_on_disk()
+    }
+
+    /// Whether records are being made durable, and if not why.
+    pub fn health(&self) -> Health {
+        self.gauge.health()
+    }
+
+    /// Wakes on every change of [`health`](Self::health).
+    pub fn health_changes(&self) -> watch::Receiver<Health> {
+        self.gauge.subscribe()
+    }
+
+    /// Whether the journal's own writes succeed now.
+    pub fn writes_ok(&self) -> bool {
+        self.gauge.writes_ok()
+    }
+
+    /// The gateway's main store failed (`Some`): said in [`health`](Self::health).
+    pub fn set_store_error(&self, error: Option<String>) {
+        self.gauge.set_store_error(error);
+    }
+
+    /// Records refused since start (pending budget used up, or not written at a stop).
+    pub fn refused_total(&self) -> u64 {
+        self.gauge.refused_total()
+    }
+
+    /// Records refused since the last call, for a `data_loss` alarm.
+    pub fn take_refused(&self) -> u64 {
+        self.gauge.take_refused()
+    }
+
+    /// Memory held by records waiting for the disk.
+    pub fn pending_bytes(&self) -> u64 {
+        self.gauge.pending_bytes()
+    }
+
     /// Stores everything queued, flushes and stops the writer; appends fail after
-    /// this. The store is released once every handle is dropped.
-    pub async fn close(&self) {
+    /// this. Waits at most `limit`: a disk that takes nothing must not hold up a
+    /// stop, and what could not be stored is counted and said.
+    /// The store is released once every handle is dropped.
+    pub async fn close(&self, limit: std::time::Duration) {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(WriteReq::Close(reply)).is_ok() {
-            let _ = rx.await;
+        if self.tx.send(WriteReq::Close(reply)).is_ok()
+            && tokio::time::timeout(limit, rx).await.is_err()
+        {
+            let lost = self.queued();
+            self.gauge.refuse(lost);
+            tracing::error!(
+                lost,
+                "journal: the disk did not take the last records within {limit:?}; they are lost"
+            );
         }
     }
 
     /// Flushes everything (cursors included) to disk; used at shutdown.
     pub async fn flush(&self) -> Result<(), JournalError> {
-        self.db.flush_async().await?;
+        self.db.db()?.flush_async().await?;
         Ok(())
     }
 

@@ -3,8 +3,10 @@
 //! into the next one (group commit): one fsync for many records.
 //!
 //! A failing disk (full, read-only) is retried with backoff while the records
-//! stay queued in memory: they are not lost, and nobody sees them before they
-//! are durable.
+//! stay queued in memory (within the pending budget, see `health`): nobody
+//! sees them before they are durable. sled keeps failing after its first I/O
+//! error, so each retry reopens the journal's database first; re-applying a
+//! batch is harmless, since it only sets keys to values computed once.
 
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+use super::db::JournalDb;
+use super::health::Gauge;
 use super::store::{self, Stored};
 use super::WriteReq;
 use crate::contract::{Record, SnapshotRef};
@@ -21,8 +25,8 @@ use crate::contract::{Record, SnapshotRef};
 const MAX_BATCH: usize = 256;
 
 pub(super) struct Writer {
-    db: sled::Db,
-    tree: sled::Tree,
+    db: Arc<JournalDb>,
+    gauge: Arc<Gauge>,
     last_seq: u64,
     ids: Arc<(String, String)>,
     committed: watch::Sender<u64>,
@@ -33,15 +37,17 @@ pub(super) struct Writer {
 
 impl Writer {
     pub fn new(
-        db: sled::Db,
-        tree: sled::Tree,
+        db: Arc<JournalDb>,
+        tree: &sled::Tree,
         last_seq: u64,
         ids: Arc<(String, String)>,
         committed: watch::Sender<u64>,
         queued: Arc<AtomicU64>,
+        gauge: Arc<Gauge>,
     ) -> Self {
         Self {
             db,
+            gauge,
             last_seq,
             ids,
             bytes: store::u64_value(
@@ -50,7 +56,6 @@ impl Writer {
                     .flatten()
                     .as_deref(),
             ),
-            tree,
             committed,
             queued,
         }
@@ -95,9 +100,7 @@ impl Writer {
                         if !reqs.is_empty() {
                             self.commit(&mut reqs).await;
                         }
-                        if let Err(e) = self.db.flush_async().await {
-                            tracing::error!("journal: final flush failed: {e}");
-                        }
+                        self.final_flush().await;
                         let _ = reply.send(());
                         return;
                     }
@@ -117,19 +120,34 @@ impl Writer {
             }
         }
         // All senders gone: the gateway is stopping; make sure the last batch is on disk.
-        if let Err(e) = self.db.flush_async().await {
+        self.final_flush().await;
+    }
+
+    async fn final_flush(&self) {
+        let flushed = match self.db.db() {
+            Ok(db) => db
+                .flush_async()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = flushed {
             tracing::error!("journal: final flush failed: {e}");
         }
     }
 
     /// Numbers, stores and flushes one group, retrying until the disk takes it.
     async fn commit(&mut self, reqs: &mut Vec<super::AppendReq>) {
+        self.ensure_open().await;
         let drafts: usize = reqs.iter().map(|r| r.drafts.len()).sum();
+        let pending: u64 = reqs.iter().map(|r| r.bytes).sum();
         let (batch, records, bytes) = self.prepare(reqs);
         self.apply(batch, records.len()).await;
         self.bytes = bytes;
         self.last_seq += records.len() as u64;
         self.queued.fetch_sub(drafts as u64, Ordering::Relaxed);
+        self.gauge.release(pending);
         self.committed.send_replace(self.last_seq);
         // Hand each waiting requester its own records.
         let mut records = records.into_iter();
@@ -176,6 +194,7 @@ impl Writer {
                     Ok(json) => json,
                     Err(e) => {
                         tracing::error!(id = %record.id, "journal: record refused: {e}");
+                        self.gauge.refuse(1);
                         continue;
                     }
                 };
@@ -218,33 +237,71 @@ impl Writer {
 
     fn snapshot_refs(&self, sha: &str) -> u32 {
         let v = self
-            .tree
-            .get(store::named(store::SNAP_REFS, sha))
+            .db
+            .tree()
             .ok()
+            .and_then(|t| t.get(store::named(store::SNAP_REFS, sha)).ok())
             .flatten();
         store::u64_value(v.as_deref()) as u32
     }
 
-    /// Applies a batch and makes it durable, retrying until the disk takes it.
+    /// Applies a batch and makes it durable, retrying until the disk takes it:
+    /// the journal is `degraded` meanwhile, and each retry reopens the
+    /// database (sled fails every write after its first I/O error).
     async fn apply(&self, batch: sled::Batch, records: usize) {
         let mut delay = Duration::from_millis(50);
+        let mut failures = 0u32;
         loop {
-            let result = match self.tree.apply_batch(batch.clone()) {
-                Ok(()) => self.db.flush_async().await.map(|_| ()),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => return,
+            match self.try_apply(&batch).await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::warn!(failures, "journal: writes again");
+                        self.gauge.set_disk_error(None);
+                    }
+                    return;
+                }
                 Err(e) => {
-                    tracing::error!(
-                        records,
-                        "journal: cannot write, retrying in {delay:?} (nothing is lost meanwhile): {e}"
-                    );
+                    failures += 1;
+                    // Said once, then every 20th try: a full disk must not also fill the log.
+                    if failures == 1 || failures.is_multiple_of(20) {
+                        tracing::error!(
+                            records,
+                            failures,
+                            "journal: cannot write, retrying every {delay:?} \
+                             (the records wait in memory within the pending budget): {e}"
+                        );
+                    }
+                    self.gauge.set_disk_error(Some(e.to_string()));
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                    if self.db.reopenable() {
+                        if let Err(e) = self.db.reopen().await {
+                            tracing::debug!("journal: reopen failed: {e}");
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// Waits until the database is open (a reopen after an error may have
+    /// failed): a batch is prepared from what the store holds now.
+    async fn ensure_open(&self) {
+        let mut delay = Duration::from_millis(50);
+        while self.db.tree().is_err() {
+            if let Err(e) = self.db.reopen().await {
+                self.gauge.set_disk_error(Some(e.to_string()));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+
+    async fn try_apply(&self, batch: &sled::Batch) -> Result<(), super::JournalError> {
+        let (db, tree) = (self.db.db()?, self.db.tree()?);
+        tree.apply_batch(batch.clone())?;
+        db.flush_async().await?;
+        Ok(())
     }
 
     /// Removes records (and snapshots no other record refers to).
@@ -253,16 +310,19 @@ impl Writer {
         let mut out = super::Evicted::default();
         let mut bytes = self.bytes;
         let mut snap_refs: std::collections::HashMap<String, u32> = Default::default();
+        self.ensure_open().await;
+        let Ok(tree) = self.db.tree() else {
+            return out;
+        };
         let mut upto = store::u64_value(
-            self.tree
-                .get(store::named(store::META, store::META_EVICTED_UPTO))
+            tree.get(store::named(store::META, store::META_EVICTED_UPTO))
                 .ok()
                 .flatten()
                 .as_deref(),
         );
         for &seq in seqs {
             let key = store::key(store::RECORD, seq);
-            let Ok(Some(raw)) = self.tree.get(key) else {
+            let Ok(Some(raw)) = tree.get(key) else {
                 continue;
             };
             bytes = bytes.saturating_sub(raw.len() as u64);
@@ -284,7 +344,7 @@ impl Writer {
         for (sha, refs) in snap_refs {
             if refs == 0 {
                 let skey = store::named(store::SNAPSHOT, &sha);
-                if let Ok(Some(jpeg)) = self.tree.get(&skey) {
+                if let Ok(Some(jpeg)) = tree.get(&skey) {
                     bytes = bytes.saturating_sub(jpeg.len() as u64);
                     out.snapshots += 1;
                 }
@@ -305,6 +365,8 @@ impl Writer {
             store::named(store::META, store::META_EVICTED_UPTO),
             &upto.to_be_bytes(),
         );
+        // A reopen (in `apply`) needs every handle on the old store gone.
+        drop(tree);
         self.apply(batch, 0).await;
         self.bytes = bytes;
         out

@@ -159,6 +159,7 @@ impl Matcher {
                 device: frame.device.clone(),
                 at: now,
                 body: EventBody::Credential(read),
+                receipt: Default::default(),
             });
         }
         out
@@ -219,6 +220,7 @@ impl Matcher {
                 device: frame.device.clone(),
                 at: now,
                 body: EventBody::Credential(read),
+                receipt: Default::default(),
             });
         }
         out

@@ -362,5 +362,6 @@ pub fn face_seen(device: &str, person: &str) -> drivers::DeviceEvent {
         device: drivers::DeviceId::new(device),
         at: chrono::Utc::now(),
         body: drivers::EventBody::Credential(read),
+        receipt: Default::default(),
     }
 }

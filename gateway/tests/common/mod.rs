@@ -1,11 +1,15 @@
 //! Test support: an MQTT subscriber that records everything, config files for
 //! small estates, and the gatewayd binary as a child process; `console`: a
-//! gateway with a console and an HTTP client that keeps its session.
+//! gateway with a console and an HTTP client that keeps its session; `disk`:
+//! a tmpfs that fills up.
 #![allow(dead_code)]
 
 mod console;
+mod disk;
 #[allow(unused_imports)]
 pub use console::*;
+#[allow(unused_imports)]
+pub use disk::Tmpfs;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
@@ -288,7 +292,7 @@ impl Daemon {
 /// Opens a stopped gateway's journal to read what it holds.
 pub fn read_journal(data_dir: &Path) -> (sled::Db, gateway::journal::Journal) {
     let db = sled::Config::new()
-        .path(data_dir.join("db"))
+        .path(data_dir.join("journal"))
         .open()
         .expect("open journal");
     let j = gateway::journal::Journal::open(&db, "est1", "gw1").expect("journal");
