@@ -420,3 +420,38 @@ async fn the_budget_takes_pass_records_before_alarms_and_keeps_data_loss() {
     assert!(j.get(1).unwrap().is_some(), "the older alarm stays");
     assert!(j.get(2).unwrap().is_none(), "the oldest pass goes");
 }
+
+/// A journal kept in the gateway's main store (before it had a database of its
+/// own) is moved over at the first start, once, and numbering goes on.
+#[tokio::test]
+async fn a_journal_in_the_main_store_moves_to_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = sled::Config::new()
+        .path(dir.path().join("db"))
+        .open()
+        .unwrap();
+    {
+        let j = Journal::open(&main, "est", "gw").unwrap();
+        j.append((0..20).map(detailed).collect()).await.unwrap();
+        j.close(std::time::Duration::from_secs(10)).await;
+    }
+    let limits = gateway::journal::Limits::default();
+    let j = Journal::open_dir(
+        &dir.path().join("journal"),
+        2,
+        Some(&main),
+        "est",
+        "gw",
+        limits,
+    )
+    .await
+    .unwrap();
+    assert_eq!(j.range(0, u64::MAX, false).count(), 20);
+    assert!(
+        !main.tree_names().iter().any(|n| n.as_ref() == b"journal"),
+        "the old tree is gone"
+    );
+    let r = j.append(vec![detailed(20)]).await.unwrap();
+    assert_eq!(r[0].seq, 21);
+    j.close(std::time::Duration::from_secs(10)).await;
+}
