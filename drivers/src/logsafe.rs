@@ -15,13 +15,11 @@ pub struct Escaped<'a>(pub &'a str);
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use fmt::Write;
-        let mut written = 0usize;
-        for c in self.0.chars() {
+        for (written, c) in self.0.chars().enumerate() {
             if written == MAX_CHARS {
                 let total = self.0.chars().count();
                 return write!(f, "…(+{} chars)", total - MAX_CHARS);
             }
-            written += 1;
             match c {
                 '\n' => f.write_str("\\n")?,
                 '\r' => f.write_str("\\r")?,

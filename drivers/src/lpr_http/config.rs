@@ -148,3 +148,39 @@ impl LprHttpConfig {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_limits_have_defaults_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s"), "a-secret-123").unwrap();
+        let parse = |extra: &str| -> LprHttpConfig {
+            toml::from_str(&format!("secret_file = \"s\"\n{extra}")).unwrap()
+        };
+        let c = parse("");
+        assert!(c.validate(dir.path()).is_empty());
+        let l = c.limits();
+        assert_eq!((l.max_connections, l.max_per_address), (64, 8));
+        assert_eq!(l.body_timeout, Duration::from_secs(10));
+        assert_eq!(c.refusal_summary_s, 60);
+        let bad = parse(
+            "max_connections = 4\nmax_connections_per_address = 5\nbody_timeout_s = 0\nrefusal_summary_s = 0",
+        );
+        let keys: Vec<String> = bad
+            .validate(dir.path())
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "max_connections_per_address",
+                "body_timeout_s",
+                "refusal_summary_s"
+            ]
+        );
+    }
+}

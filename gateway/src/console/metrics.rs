@@ -244,6 +244,56 @@ pub async fn render(st: &AppState) -> String {
         "Face templates in the gallery.",
         v.templates.load(Ordering::Relaxed) as f64,
     );
+    o.family(
+        "gatewayd_plate_pushes_refused_total",
+        "counter",
+        "Plate camera pushes refused, by camera and reason (secret, malformed, invalid, not_jpeg, too_large, timeout).",
+    );
+    for (device, reason, n) in drivers::lpr_http::refused::totals() {
+        o.sample(
+            "gatewayd_plate_pushes_refused_total",
+            &[("device", &device), ("reason", reason)],
+            n as f64,
+        );
+    }
+    o.family(
+        "gatewayd_http_connections_refused_total",
+        "counter",
+        "Connections closed at once because the listener or the client address had too many open.",
+    );
+    let http = &st.http;
+    let plates = drivers::lpr_http::server::connection_stats();
+    o.sample(
+        "gatewayd_http_connections_refused_total",
+        &[("listener", "console")],
+        http.refused.load(Ordering::Relaxed) as f64,
+    );
+    for (listen, refused, _) in &plates {
+        let l = format!("plates {listen}");
+        o.sample(
+            "gatewayd_http_connections_refused_total",
+            &[("listener", &l)],
+            *refused as f64,
+        );
+    }
+    o.family(
+        "gatewayd_http_connections_timed_out_total",
+        "counter",
+        "Connections closed for a slow handshake, head or body, or for no traffic.",
+    );
+    o.sample(
+        "gatewayd_http_connections_timed_out_total",
+        &[("listener", "console")],
+        http.timed_out.load(Ordering::Relaxed) as f64,
+    );
+    for (listen, _, timed_out) in &plates {
+        let l = format!("plates {listen}");
+        o.sample(
+            "gatewayd_http_connections_timed_out_total",
+            &[("listener", &l)],
+            *timed_out as f64,
+        );
+    }
     o.one(
         "gatewayd_console_writes_total",
         "counter",
