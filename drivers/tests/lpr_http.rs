@@ -3,6 +3,7 @@
 
 mod support;
 
+use drivers::testing::clients::{closed_within, idle_connections, raise_fd_limit};
 use drivers::testing::{assert_driver_compliance, Harness, Limits, Peer};
 use drivers::{CredentialKind, DriverConfig, EventBody, PlateColour};
 use futures::future::BoxFuture;
@@ -407,51 +408,6 @@ async fn refused_pushes_are_counted_and_journaled_once_a_minute() {
     );
 }
 
-/// Raises the open-files limit to what the hard limit allows (1,000 sockets
-/// on each side need more than a default of 1024).
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max.min(65_536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-/// Opens `n` TCP connections from `from` (another loopback address than the
-/// real clients' 127.0.0.1) and keeps them, sending nothing.
-async fn idle_connections(from: &str, port: u16, n: usize) -> Vec<tokio::net::TcpStream> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
-        if let Ok(s) = sock.connect(([127, 0, 0, 1], port).into()).await {
-            out.push(s);
-        }
-    }
-    out
-}
-
-/// Reads until the server closes the connection; false if it is still open
-/// after `within`.
-async fn closed_within(sock: &mut tokio::net::TcpStream, within: Duration) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => continue,
-            Err(_) => return false,
-        }
-    }
-}
-
 #[tokio::test]
 async fn idle_and_slow_clients_do_not_starve_cameras() {
     use tokio::io::AsyncWriteExt;
@@ -474,7 +430,7 @@ body_timeout_s = 2",
         .await
         .expect("listening");
     // 1,000 idle connections from one stranger: 8 are kept, the rest closed.
-    let mut idle = idle_connections("127.0.0.2", port, 1000).await;
+    let mut idle = idle_connections("127.0.0.2", ([127, 0, 0, 1], port).into(), 1000).await;
     let url = format!("http://127.0.0.1:{port}/plates/busy-cam");
     let r = reqwest::Client::new()
         .post(&url)

@@ -7,6 +7,7 @@ mod common;
 use axum::http::{header, Method, StatusCode};
 use bytes::Bytes;
 use common::*;
+use drivers::testing::clients::{closed_within, idle_connections, raise_fd_limit};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -686,52 +687,6 @@ async fn only_ip_literals_localhost_and_listed_host_names_are_answered() {
         String::from_utf8_lossy(&r.body)
     );
     gw.stop().await;
-}
-
-/// Raises the open-files limit to the hard limit (the test holds 2,000 sockets).
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max.min(65_536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-/// `n` TCP connections from `from` to `to`, kept open, sending nothing.
-async fn idle_connections(
-    from: &str,
-    to: std::net::SocketAddr,
-    n: usize,
-) -> Vec<tokio::net::TcpStream> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
-        if let Ok(s) = sock.connect(to).await {
-            out.push(s);
-        }
-    }
-    out
-}
-
-/// Whether the server closed `sock` within `within` (reading what it sent).
-async fn closed_within(sock: &mut tokio::net::TcpStream, within: Duration) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => continue,
-            Err(_) => return false,
-        }
-    }
 }
 
 /// A plate camera on the same gateway as the console.

@@ -256,43 +256,31 @@ pub async fn render(st: &AppState) -> String {
             n as f64,
         );
     }
-    o.family(
-        "gatewayd_http_connections_refused_total",
-        "counter",
-        "Connections closed at once because the listener or the client address had too many open.",
-    );
-    let http = &st.http;
     let plates = drivers::lpr_http::server::connection_stats();
-    o.sample(
-        "gatewayd_http_connections_refused_total",
-        &[("listener", "console")],
-        http.refused.load(Ordering::Relaxed) as f64,
-    );
-    for (listen, refused, _) in &plates {
-        let l = format!("plates {listen}");
-        o.sample(
+    for (name, help, console, of_plates) in [
+        (
             "gatewayd_http_connections_refused_total",
-            &[("listener", &l)],
-            *refused as f64,
-        );
-    }
-    o.family(
-        "gatewayd_http_connections_timed_out_total",
-        "counter",
-        "Connections closed for a slow handshake, head or body, or for no traffic.",
-    );
-    o.sample(
-        "gatewayd_http_connections_timed_out_total",
-        &[("listener", "console")],
-        http.timed_out.load(Ordering::Relaxed) as f64,
-    );
-    for (listen, _, timed_out) in &plates {
-        let l = format!("plates {listen}");
-        o.sample(
+            "Connections closed at once because the listener or the client address had too many open.",
+            &st.http.refused,
+            (|p: &(String, u64, u64)| p.1) as fn(&(String, u64, u64)) -> u64,
+        ),
+        (
             "gatewayd_http_connections_timed_out_total",
-            &[("listener", &l)],
-            *timed_out as f64,
+            "Connections closed for a slow handshake, head or body, or for no traffic.",
+            &st.http.timed_out,
+            |p: &(String, u64, u64)| p.2,
+        ),
+    ] {
+        o.family(name, "counter", help);
+        o.sample(
+            name,
+            &[("listener", "console")],
+            console.load(Ordering::Relaxed) as f64,
         );
+        for p in &plates {
+            let l = format!("plates {}", p.0);
+            o.sample(name, &[("listener", &l)], of_plates(p) as f64);
+        }
     }
     o.one(
         "gatewayd_console_writes_total",
