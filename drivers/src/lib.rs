@@ -11,6 +11,9 @@
 //!    - [`backoff`]: reconnect pacing shared by all drivers.
 //!    - [`ct`]: constant-time comparison of secrets (OSDP secure channel, plate pushes).
 //!    - [`serial`]: the serial transport shared by OSDP and Modbus RTU.
+//!    - [`logsafe`]: strangers' text escaped and cut for log lines.
+//!    - [`httpserve`]: HTTP listeners with connection caps and read timeouts
+//!      (the plate endpoint; the gateway's console uses it too).
 //! 2. [`event`]: the vocabulary: `DeviceEvent`, `DeviceCommand`, frames.
 //! 3. [`driver`]: the context every driver uses: `DriverContext`, the event and
 //!    frame sinks, `BuildError`, `ConfigProblem`.
@@ -28,8 +31,9 @@
 //!    the module-layering check.
 //!
 //! ```text
-//! credential, backoff, ct, serial ◀── event ◀── driver ◀── osdp, llrp, lpr_http,
-//!                                                          modbus, sim, camera ◀── registry ◀── testing
+//! credential, backoff, ct, serial,
+//! logsafe, httpserve ◀── event ◀── driver ◀── osdp, llrp, lpr_http,
+//!                                             modbus, sim, camera ◀── registry ◀── testing
 //! ```
 //! (an arrow points from a module to what it may import; any layer may import
 //! any layer above it, not only the next one).
@@ -40,7 +44,9 @@ pub mod credential;
 pub mod ct;
 pub mod driver;
 pub mod event;
+pub mod httpserve;
 pub mod llrp;
+pub mod logsafe;
 pub mod lpr_http;
 pub mod modbus;
 pub mod osdp;

@@ -8,7 +8,17 @@ use std::path::Path;
 
 /// The allowed order: a module imports only modules of the layers before its own.
 const LAYERS: &[Layer<'static>] = &[
-    Layer::new("leaves", &["credential", "backoff", "ct", "serial"]),
+    Layer::new(
+        "leaves",
+        &[
+            "credential",
+            "backoff",
+            "ct",
+            "serial",
+            "logsafe",
+            "httpserve",
+        ],
+    ),
     Layer::new("vocabulary", &["event"]),
     Layer::new("driver context", &["driver"]),
     Layer::new(

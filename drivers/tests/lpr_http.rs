@@ -3,6 +3,7 @@
 
 mod support;
 
+use drivers::testing::clients::{closed_within, idle_connections, raise_fd_limit};
 use drivers::testing::{assert_driver_compliance, Harness, Limits, Peer};
 use drivers::{CredentialKind, DriverConfig, EventBody, PlateColour};
 use futures::future::BoxFuture;
@@ -123,7 +124,21 @@ async fn realistic_and_broken_pushes() {
     assert_eq!(read.colour, Some(PlateColour::Blue));
     assert_eq!(read.confidence, Some(0.91));
 
-    // Vendor layout with the picture inline (base64), secret in the URL as such cameras do.
+    // The secret in the URL is refused (proxies log URLs), naming the headers.
+    let r = client
+        .post(format!("{url}?secret={SECRET}"))
+        .body(r#"{"plate": "京A12345"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("not accepted in the URL") && text.contains("X-Camera-Secret"),
+        "{text}"
+    );
+
+    // Vendor layout with the picture inline (base64).
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(jpeg());
     let vendor = format!(
@@ -133,7 +148,8 @@ async fn realistic_and_broken_pushes() {
         jpeg().len()
     );
     let r = client
-        .post(format!("{url}?secret={SECRET}"))
+        .post(&url)
+        .header("X-Camera-Secret", SECRET)
         .body(vendor)
         .send()
         .await
@@ -270,15 +286,11 @@ async fn realistic_and_broken_pushes() {
         let mut reply = Vec::new();
         let _ = tokio::time::timeout(WAIT, sock.read_to_end(&mut reply)).await;
     }
-    h.wait_for(
-        WAIT,
-        |b| matches!(b, EventBody::Fault { error } if error.contains("incomplete")),
-    )
-    .await
-    .expect("a cut-off upload is a device error");
+    // A cut-off upload is a refusal like the others (counted at once; the
+    // summary comes at the end of the minute or when the camera stops).
+    eventually_refused("gate-cam", "malformed", 3).await;
 
-    // Each refusal became a device error; nothing crashed: a good push still works.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Nothing crashed: a good push still works.
     let r = client
         .post(&url)
         .bearer_auth(SECRET)
@@ -293,18 +305,197 @@ async fn realistic_and_broken_pushes() {
     )
     .await
     .expect("still serving");
-    for needle in [
-        "not valid JSON",
-        "multipart",
-        "larger than",
-        "not a JPEG",
-        "secret",
-    ] {
-        assert!(
-            fault_with(&h, needle),
-            "no device error for `{needle}`: {:?}",
-            h.seen
-        );
+    // The refusals became one device error, summarised by reason, when the
+    // camera stopped (within the minute).
+    assert!(h.stop(Duration::from_secs(3)).await);
+    while let Some(ev) = h.events.recv().await {
+        h.seen.push(ev);
     }
+    let faults: Vec<_> = h
+        .seen
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::Fault { .. }))
+        .collect();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    for needle in [
+        "7 plate pushes refused",
+        "malformed 3",
+        "not_jpeg 1",
+        "secret 2",
+        "too_large 1",
+    ] {
+        assert!(fault_with(&h, needle), "no `{needle}` in {faults:?}");
+    }
+}
+
+/// Waits until the camera's refusals of `reason` reach `n` on the metric.
+async fn eventually_refused(device: &str, reason: &str, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = refused(device, reason);
+        if now >= n {
+            assert_eq!(now, n, "{device} {reason}");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{device}: {now} refusals `{reason}`, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn refused(device: &str, reason: &str) -> u64 {
+    drivers::lpr_http::refused::totals()
+        .into_iter()
+        .find(|(d, r, _)| d == device && *r == reason)
+        .map_or(0, |x| x.2)
+}
+
+#[tokio::test]
+async fn refused_pushes_are_counted_and_journaled_once_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut h = Harness::start(
+        "flooded-cam",
+        &config(dir.path(), port, ""),
+        dir.path().into(),
+    )
+    .unwrap();
+    h.wait_for(WAIT, |b| matches!(b, EventBody::Online { .. }))
+        .await
+        .expect("listening");
+    let url = format!("http://127.0.0.1:{port}/plates/flooded-cam");
+    let client = reqwest::Client::new();
+    for _ in 0..500 {
+        let r = client
+            .post(&url)
+            .bearer_auth("guessing-1234")
+            .body(r#"{"plate": "京A12345"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(refused("flooded-cam", "secret"), 500);
+    // Within the minute nothing was journaled for them.
+    assert!(
+        h.wait_for(Duration::from_millis(300), |b| matches!(
+            b,
+            EventBody::Fault { .. }
+        ))
+        .await
+        .is_none(),
+        "a refusal was reported on its own"
+    );
+    assert!(h.stop(Duration::from_secs(3)).await);
+    while let Some(ev) = h.events.recv().await {
+        h.seen.push(ev);
+    }
+    let faults: Vec<String> = h
+        .seen
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Fault { error } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert!(
+        faults[0].starts_with("500 plate pushes refused in ") && faults[0].contains("(secret 500)"),
+        "{}",
+        faults[0]
+    );
+}
+
+#[tokio::test]
+async fn idle_and_slow_clients_do_not_starve_cameras() {
+    use tokio::io::AsyncWriteExt;
+    raise_fd_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut h = Harness::start(
+        "busy-cam",
+        &config(
+            dir.path(),
+            port,
+            "max_connections = 64
+max_connections_per_address = 8
+body_timeout_s = 2",
+        ),
+        dir.path().into(),
+    )
+    .unwrap();
+    h.wait_for(WAIT, |b| matches!(b, EventBody::Online { .. }))
+        .await
+        .expect("listening");
+    // 1,000 idle connections from one stranger: 8 are kept, the rest closed.
+    let mut idle = idle_connections("127.0.0.2", ([127, 0, 0, 1], port).into(), 1000).await;
+    let url = format!("http://127.0.0.1:{port}/plates/busy-cam");
+    let r = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(SECRET)
+        .timeout(WAIT)
+        .body(r#"{"plate": "京A54321"}"#)
+        .send()
+        .await
+        .expect("a real push gets through");
+    assert_eq!(r.status(), 200);
+    h.wait_for(WAIT, credential).await.expect("plate event");
+    let mut open = 0;
+    for s in idle.iter_mut() {
+        if !closed_within(s, Duration::from_millis(1)).await {
+            open += 1;
+        }
+    }
+    assert!(open <= 8, "{open} idle connections kept from one address");
+
+    // A head dripped a byte at a time is cut (header deadline, 10 s).
+    let mut drip = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let dripper = tokio::spawn(async move {
+        let head = b"POST /plates/busy-cam HTTP/1.1\r\nHost: cam\r\nX-Long: ";
+        let _ = drip.write_all(head).await;
+        loop {
+            if drip.write_all(b"a").await.is_err() {
+                return drip;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if closed_within(&mut drip, Duration::from_millis(1)).await {
+                return drip;
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), dripper)
+        .await
+        .expect("a dripped head is cut within 30 s")
+        .unwrap();
+
+    // A body dripped a byte at a time is cut at body_timeout_s (2 s here).
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /plates/busy-cam HTTP/1.1\r\nHost: cam\r\nAuthorization: Bearer {SECRET}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let body_dripper = tokio::spawn(async move {
+        loop {
+            if slow.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if closed_within(&mut slow, Duration::from_millis(1)).await {
+                return;
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), body_dripper)
+        .await
+        .expect("a dripped body is cut within 30 s")
+        .unwrap();
+    eventually_refused("busy-cam", "timeout", 1).await;
+    drop(idle);
     assert!(h.stop(Duration::from_secs(3)).await);
 }

@@ -80,9 +80,13 @@ enum FaceCmd {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GATEWAYD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // No colour codes where nobody looks through a terminal (journald, a
+    // file): they would end up in the stored log as escape sequences.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
 }
 

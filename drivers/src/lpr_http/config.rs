@@ -15,7 +15,7 @@ pub struct LprHttpConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
     /// A file holding this camera's shared secret (sent as `Authorization:
-    /// Bearer ...`, `X-Camera-Secret`, or `?secret=` in the URL).
+    /// Bearer ...` or `X-Camera-Secret`; never in the URL, where proxies log it).
     pub secret_file: PathBuf,
     /// Largest push accepted, in MiB (a JPEG of a vehicle is well under 1).
     #[serde(default = "default_max_body_mb")]
@@ -24,13 +24,46 @@ pub struct LprHttpConfig {
     /// this long; 0: online while the endpoint listens.
     #[serde(default)]
     pub heartbeat_timeout_s: f64,
+    /// Open connections the listener takes, from all cameras and strangers;
+    /// more are closed at once. The first camera to bind `listen` sets this
+    /// and the next two for everyone on it.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open connections from one client address (an IPv6 /64).
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// A push's body must have arrived this long after its head, in seconds.
+    #[serde(default = "default_body_timeout_s")]
+    pub body_timeout_s: u64,
+    /// Refused pushes are journaled as one summary (counts by reason) this
+    /// many seconds after the first refusal it counts, not one by one.
+    #[serde(default = "default_refusal_summary_s")]
+    pub refusal_summary_s: u64,
 }
+
+/// The head of a request (and the wait for the next on a kept-alive
+/// connection) must arrive within this; not a key: cameras send small heads.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no traffic for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn default_listen() -> String {
     "0.0.0.0:8081".into()
 }
 fn default_max_body_mb() -> u32 {
     8
+}
+fn default_max_connections() -> usize {
+    64
+}
+fn default_max_connections_per_address() -> usize {
+    8
+}
+fn default_body_timeout_s() -> u64 {
+    10
+}
+fn default_refusal_summary_s() -> u64 {
+    60
 }
 
 impl LprHttpConfig {
@@ -62,6 +95,17 @@ impl LprHttpConfig {
             .flatten()
     }
 
+    /// The listener's limits (when this camera is the one that binds it).
+    pub fn limits(&self) -> crate::httpserve::Limits {
+        crate::httpserve::Limits {
+            max_connections: self.max_connections,
+            max_per_address: self.max_connections_per_address,
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: Duration::from_secs(self.body_timeout_s),
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+
     pub fn max_body(&self) -> usize {
         self.max_body_mb as usize * 1024 * 1024
     }
@@ -80,6 +124,21 @@ impl LprHttpConfig {
         if !(1..=64).contains(&self.max_body_mb) {
             out.push(ConfigProblem::new("max_body_mb", "must be 1..=64"));
         }
+        if !(1..=10_000).contains(&self.max_connections) {
+            out.push(ConfigProblem::new("max_connections", "must be 1..=10000"));
+        }
+        if !(1..=self.max_connections.max(1)).contains(&self.max_connections_per_address) {
+            out.push(ConfigProblem::new(
+                "max_connections_per_address",
+                "must be 1..=max_connections",
+            ));
+        }
+        if !(1..=600).contains(&self.body_timeout_s) {
+            out.push(ConfigProblem::new("body_timeout_s", "must be 1..=600"));
+        }
+        if !(1..=3600).contains(&self.refusal_summary_s) {
+            out.push(ConfigProblem::new("refusal_summary_s", "must be 1..=3600"));
+        }
         if !self.heartbeat_timeout_s.is_finite() || self.heartbeat_timeout_s < 0.0 {
             out.push(ConfigProblem::new(
                 "heartbeat_timeout_s",
@@ -87,5 +146,41 @@ impl LprHttpConfig {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_limits_have_defaults_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s"), "a-secret-123").unwrap();
+        let parse = |extra: &str| -> LprHttpConfig {
+            toml::from_str(&format!("secret_file = \"s\"\n{extra}")).unwrap()
+        };
+        let c = parse("");
+        assert!(c.validate(dir.path()).is_empty());
+        let l = c.limits();
+        assert_eq!((l.max_connections, l.max_per_address), (64, 8));
+        assert_eq!(l.body_timeout, Duration::from_secs(10));
+        assert_eq!(c.refusal_summary_s, 60);
+        let bad = parse(
+            "max_connections = 4\nmax_connections_per_address = 5\nbody_timeout_s = 0\nrefusal_summary_s = 0",
+        );
+        let keys: Vec<String> = bad
+            .validate(dir.path())
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "max_connections_per_address",
+                "body_timeout_s",
+                "refusal_summary_s"
+            ]
+        );
     }
 }

@@ -48,6 +48,18 @@ impl PushError {
             message: message.into(),
         }
     }
+
+    /// The refusal's kind, as counted on `/metrics` and in the summaries.
+    pub fn reason(&self) -> &'static str {
+        match self.status {
+            401 => "secret",
+            408 => "timeout",
+            413 => "too_large",
+            415 => "not_jpeg",
+            422 => "invalid",
+            _ => "malformed",
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,13 @@
 //! The plate endpoint: one HTTP listener per `listen` address, shared by every
 //! camera configured with it. `POST /plates/{device}` takes a push,
 //! `POST /plates/{device}/heartbeat` a sign of life. Every refused push gets a
-//! 4xx naming what was wrong and is reported as the camera's device error.
+//! 4xx naming what was wrong, is counted (`refused`), and goes into the
+//! camera's once-a-minute summary of refusals (its device error). The
+//! listener caps connections and times out slow clients (`httpserve`); the
+//! first camera that binds an address sets its limits.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,9 +18,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::push::{self, Layout, PushError};
+use super::refused::{self, Refusals};
 use crate::ct::ct_eq;
 use crate::driver::EventSink;
 use crate::event::EventBody;
+use crate::httpserve::{self, Limits, Plain, Stats};
+use crate::logsafe::Escaped;
 
 /// A camera known to a listener.
 #[derive(Clone)]
@@ -27,6 +33,8 @@ pub struct Camera {
     pub max_body: usize,
     /// When the camera was last heard from.
     pub last_seen: Arc<Mutex<Option<Instant>>>,
+    /// Refusals not yet summarised (the driver's task journals them).
+    pub refusals: Arc<Mutex<Refusals>>,
 }
 
 type Cameras = Arc<RwLock<HashMap<String, Camera>>>;
@@ -34,6 +42,7 @@ type Cameras = Arc<RwLock<HashMap<String, Camera>>>;
 struct Listener {
     cameras: Cameras,
     stop: CancellationToken,
+    stats: Arc<Stats>,
 }
 
 fn registry() -> &'static Mutex<HashMap<String, Listener>> {
@@ -48,8 +57,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// Registers a camera on the listener of `listen`, binding it first if needed.
-pub async fn attach(listen: &str, id: &str, camera: Camera) -> std::io::Result<()> {
+/// Registers a camera on the listener of `listen`, binding it first if needed
+/// (with `limits`; a listener already bound keeps its own).
+pub async fn attach(listen: &str, id: &str, camera: Camera, limits: Limits) -> std::io::Result<()> {
     {
         let reg = lock(registry());
         if let Some(l) = reg.get(listen) {
@@ -65,18 +75,46 @@ pub async fn attach(listen: &str, id: &str, camera: Camera) -> std::io::Result<(
         .route("/plates/{device}", post(handle_push))
         .route("/plates/{device}/heartbeat", post(handle_heartbeat))
         .with_state(cameras.clone());
-    let token = stop.clone();
-    tokio::spawn(async move {
-        let serve = axum::serve(socket, app).with_graceful_shutdown(token.cancelled_owned());
-        if let Err(e) = serve.await {
-            tracing::error!("plate endpoint: {e}");
-        }
-    });
+    let stats = Arc::new(Stats::default());
+    tokio::spawn(httpserve::serve(
+        socket,
+        Plain,
+        app,
+        limits,
+        stats.clone(),
+        stop.clone(),
+    ));
     let mut reg = lock(registry());
     // Two cameras may have bound the same address concurrently: the loser's
     // bind failed above, so the entry is ours.
-    reg.insert(listen.to_owned(), Listener { cameras, stop });
+    reg.insert(
+        listen.to_owned(),
+        Listener {
+            cameras,
+            stop,
+            stats,
+        },
+    );
     Ok(())
+}
+
+/// Per plate listener (`listen`): connections refused at a cap, and closed
+/// for a timeout, since it was bound.
+pub fn connection_stats() -> Vec<(String, u64, u64)> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = lock(registry());
+    let mut out: Vec<_> = reg
+        .iter()
+        .map(|(listen, l)| {
+            (
+                listen.clone(),
+                l.stats.refused.load(Relaxed),
+                l.stats.timed_out.load(Relaxed),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Removes a camera; the listener closes with its last camera.
@@ -120,25 +158,45 @@ fn error_response(e: &PushError) -> Response {
         .into_response()
 }
 
-/// Answers a refused push and journals it as the camera's device error.
-async fn refuse(cam: &Camera, e: PushError) -> Response {
-    tracing::warn!(device = %cam.events.device(), "plate push refused: {}", e.message);
-    cam.events
-        .emit(EventBody::Fault {
-            error: format!("plate push refused ({}): {}", e.status, e.message),
-        })
-        .await;
+/// Answers a refused push, counts it, and keeps it for the camera's next
+/// summary (journaled by the driver's task, once a minute at most).
+fn refuse(cam: &Camera, e: PushError) -> Response {
+    let device = cam.events.device().as_str();
+    // Debug, not warn: a stranger's flood must not flood the log either; the
+    // summary is the record.
+    tracing::debug!(device, "plate push refused: {}", Escaped(&e.message));
+    refused::count(device, e.reason());
+    lock(&cam.refusals).add(e.reason(), &e.message, Instant::now());
     error_response(&e)
 }
 
-fn authorised(cam: &Camera, headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
+/// Checks the secret, sent in a header only: a secret in the URL lands in the
+/// access logs of every proxy on the way.
+fn authorise(cam: &Camera, headers: &HeaderMap, query: Option<&str>) -> Result<(), PushError> {
+    let in_url = query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.split('=').next() == Some("secret"))
+    });
+    if in_url {
+        return Err(PushError::new(
+            401,
+            "the camera secret is not accepted in the URL (?secret=); send it as \
+             `Authorization: Bearer <secret>` or `X-Camera-Secret: <secret>`",
+        ));
+    }
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-camera-secret").and_then(|v| v.to_str().ok()))
-        .or_else(|| query.get("secret").map(String::as_str));
-    given.is_some_and(|g| ct_eq(g.trim().as_bytes(), cam.secret.as_bytes()))
+        .or_else(|| headers.get("x-camera-secret").and_then(|v| v.to_str().ok()));
+    if given.is_some_and(|g| ct_eq(g.trim().as_bytes(), cam.secret.as_bytes())) {
+        Ok(())
+    } else {
+        Err(PushError::new(
+            401,
+            "wrong or missing camera secret (`Authorization: Bearer <secret>` or `X-Camera-Secret`)",
+        ))
+    }
 }
 
 async fn seen(cam: &Camera) {
@@ -146,17 +204,22 @@ async fn seen(cam: &Camera) {
     cam.events.set_online(Some("camera pushing".into())).await;
 }
 
+fn unknown_camera(device: &str) -> Response {
+    tracing::debug!(device = %Escaped(device), "plate push for an unknown camera");
+    error_response(&PushError::new(404, format!("no camera `{device}`")))
+}
+
 async fn handle_heartbeat(
     State(cams): State<Cameras>,
     Path(device): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let Some(cam) = camera(&cams, &device) else {
-        return error_response(&PushError::new(404, format!("no camera `{device}`")));
+        return unknown_camera(&device);
     };
-    if !authorised(&cam, &headers, &query) {
-        return refuse(&cam, PushError::new(401, "wrong or missing camera secret")).await;
+    if let Err(e) = authorise(&cam, &headers, query.as_deref()) {
+        return refuse(&cam, e);
     }
     seen(&cam).await;
     Json(serde_json::json!({"ok": true})).into_response()
@@ -165,22 +228,22 @@ async fn handle_heartbeat(
 async fn handle_push(
     State(cams): State<Cameras>,
     Path(device): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let Some(cam) = camera(&cams, &device) else {
-        return error_response(&PushError::new(404, format!("no camera `{device}`")));
+        return unknown_camera(&device);
     };
-    if !authorised(&cam, &headers, &query) {
-        return refuse(&cam, PushError::new(401, "wrong or missing camera secret")).await;
+    if let Err(e) = authorise(&cam, &headers, query.as_deref()) {
+        return refuse(&cam, e);
     }
     let declared = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > cam.max_body) {
-        return refuse(&cam, too_large(cam.max_body)).await;
+        return refuse(&cam, too_large(cam.max_body));
     }
     let bytes = match axum::body::to_bytes(body, cam.max_body).await {
         Ok(b) => b,
@@ -189,10 +252,12 @@ async fn handle_push(
                 .is_some_and(|s| s.to_string().contains("length limit"));
             let err = if over || e.to_string().contains("length limit") {
                 too_large(cam.max_body)
+            } else if httpserve::is_body_timeout(&e) {
+                PushError::new(408, format!("body incomplete: {e}"))
             } else {
                 PushError::new(400, format!("body incomplete: {e}"))
             };
-            return refuse(&cam, err).await;
+            return refuse(&cam, err);
         }
     };
     let ctype = headers
@@ -237,7 +302,7 @@ async fn handle_push(
                 .into_response(),
             }
         }
-        Err(e) => refuse(&cam, e).await,
+        Err(e) => refuse(&cam, e),
     }
 }
 

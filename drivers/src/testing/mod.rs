@@ -10,6 +10,7 @@
 //! Only with the cargo feature `testing` (the edge binary carries none of it);
 //! this crate's own tests get it through its dev-dependency on itself.
 
+pub mod clients;
 pub mod layering;
 pub mod peers;
 pub mod rtsp;

@@ -162,7 +162,13 @@ pub async fn read_body(
     let mut out = bytes::BytesMut::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid(format!("reading the body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            if drivers::httpserve::is_body_timeout(&e) {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", e.to_string())
+            } else {
+                ApiError::invalid(format!("reading the body: {e}"))
+            }
+        })?;
         if out.len() + chunk.len() > limit {
             return Err(ApiError::too_large(limit));
         }

@@ -284,6 +284,44 @@ pub async fn render(st: &AppState) -> String {
         "Face templates in the gallery.",
         v.templates.load(Ordering::Relaxed) as f64,
     );
+    o.family(
+        "gatewayd_plate_pushes_refused_total",
+        "counter",
+        "Plate camera pushes refused, by camera and reason (secret, malformed, invalid, not_jpeg, too_large, timeout).",
+    );
+    for (device, reason, n) in drivers::lpr_http::refused::totals() {
+        o.sample(
+            "gatewayd_plate_pushes_refused_total",
+            &[("device", &device), ("reason", reason)],
+            n as f64,
+        );
+    }
+    let plates = drivers::lpr_http::server::connection_stats();
+    for (name, help, console, of_plates) in [
+        (
+            "gatewayd_http_connections_refused_total",
+            "Connections closed at once because the listener or the client address had too many open.",
+            &st.http.refused,
+            (|p: &(String, u64, u64)| p.1) as fn(&(String, u64, u64)) -> u64,
+        ),
+        (
+            "gatewayd_http_connections_timed_out_total",
+            "Connections closed for a slow handshake, head or body, or for no traffic.",
+            &st.http.timed_out,
+            |p: &(String, u64, u64)| p.2,
+        ),
+    ] {
+        o.family(name, "counter", help);
+        o.sample(
+            name,
+            &[("listener", "console")],
+            console.load(Ordering::Relaxed) as f64,
+        );
+        for p in &plates {
+            let l = format!("plates {}", p.0);
+            o.sample(name, &[("listener", &l)], of_plates(p) as f64);
+        }
+    }
     o.one(
         "gatewayd_console_writes_total",
         "counter",

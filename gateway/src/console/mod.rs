@@ -13,6 +13,7 @@
 //! - `assets`: the page (HTML/CSS/JS built into the binary).
 //! - `labels`: zh/en words for every code (`/assets/labels.json`).
 //! - `tls`: HTTPS from the configured certificate and key.
+//! - `host`: the `Host` check (DNS rebinding).
 //! - `error`: API errors as JSON.
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod host;
 pub mod labels;
 pub mod live;
 pub mod metrics;
@@ -49,7 +51,6 @@ use auth::{LoginLimiter, Session, Sessions};
 pub use config::{ConsoleSection, ConsoleUser, Role};
 use error::ApiError;
 use metrics::Metrics;
-use tls::ClientAddr;
 use users::Users;
 
 /// Largest JSON body of the API apart from uploads (login, acknowledgements).
@@ -101,6 +102,8 @@ pub struct Shared {
     pub sessions: Sessions,
     pub limiter: LoginLimiter,
     pub metrics: Metrics,
+    /// Connections refused at a cap or closed for a timeout.
+    pub http: Arc<drivers::httpserve::Stats>,
     /// Ends live feeds when the gateway stops.
     pub shutdown: CancellationToken,
     /// Served over TLS: cookies get `Secure`.
@@ -127,9 +130,11 @@ impl AppState {
             sessions: Sessions::open(&deps.db, section.session_hours)?,
             limiter: LoginLimiter::new(
                 section.login_max_failures,
-                Duration::from_secs(section.login_lockout_s),
+                Duration::from_secs(section.login_forget_s),
+                Duration::from_secs(section.login_max_delay_s),
             ),
             metrics: Metrics::default(),
+            http: Arc::default(),
             section,
             journal: deps.journal,
             engine: deps.engine,
@@ -222,6 +227,12 @@ pub fn router(st: AppState) -> Router {
     public
         .merge(protected)
         .fallback(not_found)
+        // Outside the routes, so that no answer (not even /healthz or a 404)
+        // goes to a page on another host name.
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            host::check,
+        ))
         .layer(axum::middleware::map_response(common_headers))
         .with_state(st)
 }
@@ -268,40 +279,27 @@ impl Listener {
         })
     }
 
-    /// The server: runs until `shutdown`, then lets open requests finish.
+    /// The server: runs until `shutdown`, then lets open requests finish
+    /// (a few seconds at most).
     pub fn serve(
         self,
         deps: Deps,
         shutdown: CancellationToken,
     ) -> Result<BoxFuture<'static, ()>, ConsoleError> {
+        use drivers::httpserve::{serve, Plain};
         let state = AppState::new(deps, shutdown.clone())?;
-        let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
-        let (addr, stop) = (self.addr, shutdown);
+        let (limits, stats) = (state.section.limits(), state.http.clone());
+        let app = router(state);
+        let addr = self.addr;
         Ok(match self.tls {
             Some(config) => {
-                let listener = tls::TlsListener::new(self.tcp, config)
-                    .map_err(|source| ConsoleError::Bind { addr, source })?;
                 tracing::info!("console on https://{addr}/");
-                Box::pin(async move {
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
-                    {
-                        tracing::error!("console: {e}");
-                    }
-                })
+                let tls = tls::TlsHandshake(tokio_rustls::TlsAcceptor::from(config));
+                Box::pin(serve(self.tcp, tls, app, limits, stats, shutdown))
             }
             None => {
                 tracing::info!("console on http://{addr}/");
-                let tcp = self.tcp;
-                Box::pin(async move {
-                    if let Err(e) = axum::serve(tcp, app)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
-                    {
-                        tracing::error!("console: {e}");
-                    }
-                })
+                Box::pin(serve(self.tcp, Plain, app, limits, stats, shutdown))
             }
         })
     }

@@ -119,12 +119,20 @@ pub struct Http {
 
 impl Http {
     pub fn new(addr: std::net::SocketAddr) -> Http {
+        Http::from_address(addr, None)
+    }
+
+    /// A client whose connections come from `local` (another loopback
+    /// address, to be another client in the console's eyes).
+    pub fn from_address(addr: std::net::SocketAddr, local: Option<std::net::IpAddr>) -> Http {
+        let mut connector = HttpConnector::new();
+        connector.set_local_address(local);
         Http {
             // A fresh connection per request: a connection the server closed
             // under an oversized upload must not be reused from a pool.
             client: Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(0)
-                .build_http(),
+                .build(connector),
             base: format!("http://{addr}"),
             cookie: None,
             csrf: None,

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::super::config::Role;
 use super::super::error::{parse_json, read_body, require_json, ApiError};
-use super::super::tls::ClientAddr;
 use super::super::AppState;
 use super::password::dummy_hash;
 use super::*;
+use drivers::logsafe::Escaped;
 
 /// What the page learns about its user.
 #[derive(Serialize)]
@@ -45,8 +45,8 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Result<Response,
     let (parts, body) = req.into_parts();
     let addr = parts
         .extensions
-        .get::<ConnectInfo<ClientAddr>>()
-        .map(|c| c.0 .0.ip());
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     if !same_origin(&parts.headers) {
         return Err(ApiError::forbidden("cross-origin logins are refused"));
     }
@@ -56,16 +56,18 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Result<Response,
     let user = input.user.trim().to_owned();
     if let Err(wait) = st.limiter.check(&user, addr) {
         st.metrics.login("limited");
-        tracing::warn!(user = %user, addr = ?addr, "console: login refused, too many failures");
+        let wait_s = wait.as_secs_f64().ceil().max(1.0) as u64;
+        // Debug: a refused try costs nothing, so a flood of them would flood the log.
+        tracing::debug!(user = %Escaped(&user), addr = ?addr, "console: login slowed down, recent failures");
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
-                "too many failed logins; try again in {} s",
-                wait.as_secs().max(1)
+                "too many failed logins from this address; try again in {} s",
+                wait_s
             ),
         );
-        e.retry_after = Some(wait.as_secs().max(1));
+        e.retry_after = Some(wait_s);
         return Err(e);
     }
     let known = st.users.credentials(&user)?;
@@ -80,14 +82,14 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Result<Response,
     let Some((role, _)) = known.filter(|_| ok) else {
         st.limiter.failed(&user, addr);
         st.metrics.login("failed");
-        tracing::warn!(user = %user, addr = ?addr, "console: failed login");
+        tracing::warn!(user = %Escaped(&user), addr = ?addr, "console: failed login");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
             "wrong user name or password",
         ));
     };
-    st.limiter.succeeded(&user);
+    st.limiter.succeeded(&user, addr);
     st.metrics.login("ok");
     let (token, data) = st.sessions.create(&user)?;
     let session = Session {
