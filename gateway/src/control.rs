@@ -526,6 +526,61 @@ mod tests {
     }
 
     #[test]
+    fn strangers_strings_are_bounded_and_named() {
+        let refused = |name: &str, payload: String| {
+            let e = parse_platform(name, payload.as_bytes()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::Invalid, "{}", e.message);
+            e.message
+        };
+        let long = "x".repeat(1024 * 1024);
+        let m = refused("door.open", format!(r#"{{"door":"main","by":"{long}"}}"#));
+        assert_eq!(m, "by: longer than 64 characters");
+        let m = refused(
+            "door.open",
+            format!(r#"{{"request_id":"{long}","door":"main"}}"#),
+        );
+        assert_eq!(m, "request_id: longer than 128 characters");
+        let m = refused(
+            "alarm.ack",
+            format!(r#"{{"alarm":"0192f1a0-0000-7000-8000-000000000000","note":"{long}"}}"#),
+        );
+        assert_eq!(m, "note: longer than 500 characters");
+        let m = refused("door.open", r#"{"door":"ma\u200bin"}"#.into());
+        assert!(
+            m.starts_with("door: must be 1-64 characters of ASCII"),
+            "{m}"
+        );
+        let m = refused("person.delete", r#"{"id":"r\u0000"}"#.into());
+        assert!(m.starts_with("id: must be"), "{m}");
+        let person = |extra: &str| {
+            format!(r#"{{"person":{{"id":"p1","name":"N","group":"resident"{extra}}}}}"#)
+        };
+        let tags = [r#""t""#; 17].join(",");
+        let m = refused("person.upsert", person(&format!(r#","tags":[{tags}]"#)));
+        assert_eq!(m, "person.tags: at most 16 tags, got 17");
+        let m = refused("person.upsert", person(r#","tags":["gu\u0430rd"]"#));
+        assert!(m.starts_with("person.tags[0]: must be"), "{m}");
+        let faces = [r#""AAAA""#; 11].join(",");
+        let m = refused("person.upsert", person(&format!(r#","faces":[{faces}]"#)));
+        assert_eq!(m, "person.faces: at most 10 photos per command, got 11");
+        let m = refused(
+            "person.upsert",
+            r#"{"person":{"id":"p1","name":"\u0007 ","group":"resident"}}"#.into(),
+        );
+        assert_eq!(m, "person.name: must not be empty");
+        // Free text is kept, NFC and without controls.
+        match parse_platform(
+            "door.open",
+            br#"{"door":"main","by":"\u738b\u4fdd\u5b89\u001b[2J"}"#,
+        ) {
+            Ok(Request::Engine(Command::DoorOpen { by, .. })) => {
+                assert_eq!(by.to_string(), "platform/王保安[2J")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn request_id_is_read_from_broken_commands() {
         assert_eq!(
             request_id(br#"{"request_id":"abc","door":5}"#).as_deref(),

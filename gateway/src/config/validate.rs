@@ -223,6 +223,28 @@ mod tests {
     }
 
     #[test]
+    fn ids_must_be_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = errors(
+            "[[doors]]\nid = \"ma in\"\nname = \"M\"\nzone = \"est\u{200b}ate\"\nopen_ms = 1000\nheld_open_s = 30\n[[persons]]\nid = \"r-\u{0430}1\"\nname = \"x\"\ngroup = \"resident\"\n[roster]\nmax_credentials_per_person = 0\n",
+            dir.path(),
+        );
+        for key in [
+            "doors[0].id",
+            "doors[0].zone",
+            "persons[0].id",
+            "roster.max_credentials_per_person",
+        ] {
+            assert!(e.iter().any(|m| m.contains(key)), "{key} not in {e:?}");
+        }
+        assert!(
+            e.iter()
+                .any(|m| m.contains("ASCII letters, digits and - _ . : @")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn console_problems_name_key_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let e = errors("[console]\nlisten = \"localhost\"\n", dir.path());
