@@ -245,11 +245,12 @@ alarm_catalogue! {
         zh: "独居老人无活动", en: "No activity (welfare)",
         message: "no activity from {name} ({person}) for {hours} h; {last}",
     }
-    /// Records the platform never received were evicted (disk budget).
+    /// Records the platform never received were evicted (disk budget), or
+    /// skipped by the uplink as too large to send.
     DataLoss = "data_loss" {
         severity: Major, auto_clear: false, escalates: true, sensor: None, params: [],
         zh: "数据丢失", en: "Data loss",
-        message: "{count} records never forwarded to the platform were evicted (disk budget)",
+        message: "{count} records never forwarded to the platform were lost (evicted by the disk budget, or too large to send)",
     }
     BufferHigh = "buffer_high" {
         severity: Minor, auto_clear: true, escalates: true, sensor: None, params: [],
