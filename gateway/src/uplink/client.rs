@@ -14,7 +14,7 @@
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{
-    Filter, LastWill as LastWill5, Packet as Packet5, RetainForwardRule,
+    Filter, LastWill as LastWill5, Packet as Packet5, PubAckReason, RetainForwardRule,
 };
 use rumqttc::v5::mqttbytes::QoS as QoS5;
 use rumqttc::{Outgoing, Packet, QoS};
@@ -93,7 +93,12 @@ pub enum Event {
     },
     /// The broker refused the connection (3.1.1; MQTT 5 reports it as an error).
     Refused(String),
-    PubAck(u16),
+    /// `refused`: MQTT 5's reason when the broker did not take the message
+    /// (not authorised, quota): acknowledged all the same, so it is logged.
+    PubAck {
+        pkid: u16,
+        refused: Option<String>,
+    },
     /// A publish with this packet id went out on the wire.
     Written(u16),
     Message {
@@ -180,7 +185,10 @@ impl EventLoop {
                         Event::Refused(format!("{:?}", ack.code))
                     })
                 }
-                rumqttc::Event::Incoming(Packet::PubAck(p)) => Ok(Event::PubAck(p.pkid)),
+                rumqttc::Event::Incoming(Packet::PubAck(p)) => Ok(Event::PubAck {
+                    pkid: p.pkid,
+                    refused: None,
+                }),
                 rumqttc::Event::Incoming(Packet::Publish(p)) => Ok(Event::Message {
                     topic: p.topic,
                     payload: p.payload,
@@ -193,7 +201,13 @@ impl EventLoop {
                 rumqttc::v5::Event::Incoming(Packet5::ConnAck(ack)) => Ok(Event::Connected {
                     max_packet: ack.properties.and_then(|p| p.max_packet_size),
                 }),
-                rumqttc::v5::Event::Incoming(Packet5::PubAck(p)) => Ok(Event::PubAck(p.pkid)),
+                rumqttc::v5::Event::Incoming(Packet5::PubAck(p)) => Ok(Event::PubAck {
+                    pkid: p.pkid,
+                    refused: match p.reason {
+                        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
+                        other => Some(format!("{other:?}")),
+                    },
+                }),
                 rumqttc::v5::Event::Incoming(Packet5::Publish(p)) => Ok(Event::Message {
                     // Topics are UTF-8 by the protocol; a broken one matches no command.
                     topic: String::from_utf8_lossy(&p.topic).into_owned(),

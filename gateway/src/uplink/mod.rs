@@ -213,6 +213,7 @@ pub fn start(
         replies: Replies::default(),
         unsendable: BTreeSet::new(),
         lost: 0,
+        refusal_logged: false,
     };
     Ok((state, Box::pin(uplink.run(options, shutdown))))
 }
@@ -279,6 +280,8 @@ struct Uplink {
     unsendable: BTreeSet<u64>,
     /// Unsendable records not yet reported to the engine.
     lost: u64,
+    /// A refusal by the broker was logged on this connection.
+    refusal_logged: bool,
 }
 
 /// Why a publish was not queued.
@@ -422,7 +425,7 @@ impl Uplink {
                 tokio::select! {
                     _ = &mut deadline => break,
                     msg = conn_rx.recv() => match msg {
-                        Some(Conn::Event(Event::PubAck(pkid))) => {
+                        Some(Conn::Event(Event::PubAck { pkid, .. })) => {
                             // Cursors are saved below whatever was acknowledged.
                             if self.tracker.acked(pkid) == Acked::Other {
                                 break;
@@ -464,6 +467,7 @@ impl Uplink {
                     None => self.max_packet,
                 };
                 self.tracker.reset();
+                self.refusal_logged = false;
                 self.state.link.send_replace(true);
                 if let Err(e) = client.try_subscribe_commands(self.topics.commands()) {
                     tracing::error!("cannot subscribe to commands: {e}");
@@ -476,7 +480,17 @@ impl Uplink {
                 );
                 Some(true)
             }
-            Event::PubAck(pkid) => {
+            Event::PubAck { pkid, refused } => {
+                if let Some(why) = refused {
+                    // The broker's decision (an ACL, a quota): resending would
+                    // meet the same answer. Logged loudly once a connection,
+                    // so that it is not silent and does not flood the log.
+                    if std::mem::replace(&mut self.refusal_logged, true) {
+                        tracing::debug!(pkid, "the broker refused a message: {why}");
+                    } else {
+                        tracing::error!(pkid, "the broker refused a message: {why} (check its ACL and limits; further refusals on this connection are logged at debug level)");
+                    }
+                }
                 if let Acked::Moved(_) = self.tracker.acked(pkid) {
                     self.publish_cursors();
                 }
