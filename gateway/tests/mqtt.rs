@@ -717,3 +717,53 @@ async fn a_record_too_large_to_send_is_skipped_counted_and_alarmed() {
     assert_eq!(connections(&sub), 1);
     gw.stop().await;
 }
+
+/// MQTT 3.1.1 cannot tell the broker the gateway's limit: the broker bounds
+/// packets itself (as `deploy/mosquitto/` does), and then an oversized
+/// retained command never reaches the gateway either.
+#[tokio::test]
+async fn over_3_1_1_a_bounded_broker_keeps_oversized_commands_away() {
+    // The gateway's limit with max_command_kib = 64: 2 × 64 KiB + 64 KiB.
+    let broker = Mosquitto::start(BrokerOptions {
+        extra: vec!["max_packet_size 196608".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = Sub::start(broker.port, &format!("{P}/#"), "t-sub-311", false).await;
+    {
+        // The broker drops this publisher for its 2 MiB packet; nothing is stored.
+        let publisher = Sub::start(broker.port, "t/none", "t-pub-311", false).await;
+        let big = format!(
+            r#"{{"request_id":"big","door":"main","by":"{}"}}"#,
+            "x".repeat(2 * 1024 * 1024)
+        );
+        publisher
+            .publish_retained(&format!("{P}/cmd/door.open"), big)
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = config(dir.path(), Some(broker.port), "", "").replace(
+        "keep_alive_s = 5\n",
+        "keep_alive_s = 5\nprotocol = \"3.1.1\"\nmax_command_kib = 64\n",
+    );
+    let gw = start(&text, dir.path()).await;
+    sub.wait_for("online", Duration::from_secs(10), |m| {
+        m.json["state"] == "online"
+    })
+    .await;
+    sub.publish(
+        &format!("{P}/cmd/door.open"),
+        r#"{"request_id":"ok1","door":"main"}"#,
+    )
+    .await;
+    let m = sub
+        .wait_for("a normal command", Duration::from_secs(10), reply_to("ok1"))
+        .await;
+    assert_eq!(m.json["ok"], true, "{}", m.json);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(connections(&sub), 1, "the gateway connected more than once");
+    assert!(gw.uplink.as_ref().unwrap().connected());
+    assert_eq!(count(&sub, reply_to("big")), 0);
+    gw.stop().await;
+}
