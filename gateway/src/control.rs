@@ -15,9 +15,31 @@ use serde::Deserialize;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
+use crate::contract::ids::{check_id, clean_text, TextError};
 use crate::contract::{CommandError, CommandName, DoorId, ErrorCode, Group, PersonId};
 pub use crate::engine::CommandOk;
 use crate::engine::{Actor, Command, EngineHandle, Person};
+
+/// Bounds on what a stranger writes: every string and list of a command is
+/// bounded, so that no record, reply or roster entry grows without limit.
+/// `request_id`: characters at most (longer ones are refused, never echoed).
+pub const MAX_REQUEST_ID: usize = 128;
+/// `by`: characters at most.
+pub const MAX_BY: usize = 64;
+/// An acknowledgement's `note`: characters at most.
+pub const MAX_NOTE: usize = 500;
+/// A person's display name: characters at most.
+pub const MAX_NAME: usize = 100;
+/// Face photos in one command at most.
+pub const MAX_FACES: usize = 10;
+/// Tags of a person at most.
+pub const MAX_TAGS: usize = 16;
+
+impl From<TextError> for CommandError {
+    fn from(e: TextError) -> Self {
+        CommandError::invalid(e.to_string())
+    }
+}
 
 /// Face templates computed from checked photos, not stored yet.
 pub struct PreparedFaces {
@@ -97,7 +119,6 @@ pub enum Request {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpsertMsg {
-    #[allow(dead_code)]
     request_id: Option<String>,
     person: PersonIn,
     by: Option<String>,
@@ -106,7 +127,6 @@ struct UpsertMsg {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeleteMsg {
-    #[allow(dead_code)]
     request_id: Option<String>,
     id: String,
     by: Option<String>,
@@ -115,7 +135,6 @@ struct DeleteMsg {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DoorOpenMsg {
-    #[allow(dead_code)]
     request_id: Option<String>,
     door: String,
     by: Option<String>,
@@ -124,7 +143,6 @@ struct DoorOpenMsg {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlarmAckMsg {
-    #[allow(dead_code)]
     request_id: Option<String>,
     alarm: Uuid,
     by: Option<String>,
@@ -163,10 +181,31 @@ fn from_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, CommandErro
     })
 }
 
-/// Parses a platform command by name. `platform_by` names the actor when the
-/// payload has no `by`.
+/// `by` of a platform command: free text, bounded; "platform" when absent.
+fn platform_actor(by: Option<String>) -> Result<Actor, CommandError> {
+    let by = match by {
+        Some(by) => clean_text("by", &by, MAX_BY, false)?,
+        None => String::new(),
+    };
+    Ok(Actor::platform(if by.is_empty() {
+        "platform"
+    } else {
+        &by
+    }))
+}
+
+fn check_request_id(id: &Option<String>) -> Result<(), CommandError> {
+    match id {
+        Some(id) if id.chars().count() > MAX_REQUEST_ID => Err(invalid(format!(
+            "request_id: longer than {MAX_REQUEST_ID} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Parses a platform command by name. The actor is `platform/{by}`, or
+/// `platform/platform` when the payload has no `by`.
 pub fn parse_platform(name: &str, payload: &[u8]) -> Result<Request, CommandError> {
-    let actor = |by: Option<String>| Actor::platform(by.as_deref().unwrap_or("platform"));
     let Some(name) = CommandName::parse(name) else {
         return Err(CommandError::new(
             ErrorCode::UnknownCommand,
@@ -176,40 +215,45 @@ pub fn parse_platform(name: &str, payload: &[u8]) -> Result<Request, CommandErro
     match name {
         CommandName::PersonUpsert => {
             let m: UpsertMsg = from_json(payload)?;
+            check_request_id(&m.request_id)?;
+            let by = platform_actor(m.by)?;
             let (person, photos) = person_from(m.person, "person.")?;
-            Ok(Request::Upsert {
-                person,
-                photos,
-                by: actor(m.by),
-            })
+            Ok(Request::Upsert { person, photos, by })
         }
         CommandName::PersonDelete => {
             let m: DeleteMsg = from_json(payload)?;
+            check_request_id(&m.request_id)?;
+            check_id("id", &m.id)?;
             Ok(Request::Engine(Command::PersonDelete {
                 id: PersonId::new(m.id),
-                by: actor(m.by),
+                by: platform_actor(m.by)?,
             }))
         }
         CommandName::DoorOpen => {
             let m: DoorOpenMsg = from_json(payload)?;
+            check_request_id(&m.request_id)?;
+            check_id("door", &m.door)?;
             Ok(Request::Engine(Command::DoorOpen {
                 door: DoorId::new(m.door),
-                by: actor(m.by),
+                by: platform_actor(m.by)?,
             }))
         }
         CommandName::DoorReleaseHold => {
             let m: DoorOpenMsg = from_json(payload)?;
+            check_request_id(&m.request_id)?;
+            check_id("door", &m.door)?;
             Ok(Request::Engine(Command::ReleaseHold {
                 door: DoorId::new(m.door),
-                by: actor(m.by),
+                by: platform_actor(m.by)?,
             }))
         }
         CommandName::AlarmAck => {
             let m: AlarmAckMsg = from_json(payload)?;
+            check_request_id(&m.request_id)?;
             Ok(Request::Engine(Command::AlarmAck {
                 alarm: m.alarm,
-                by: actor(m.by),
-                note: m.note,
+                by: platform_actor(m.by)?,
+                note: clean_text("note", &m.note, MAX_NOTE, true)?,
             }))
         }
     }
@@ -217,6 +261,23 @@ pub fn parse_platform(name: &str, payload: &[u8]) -> Result<Request, CommandErro
 
 /// Checks and normalises a person; `prefix` names the field path in errors.
 pub fn person_from(p: PersonIn, prefix: &str) -> Result<(Person, Vec<Bytes>), CommandError> {
+    check_id(&format!("{prefix}id"), &p.id)?;
+    let name = clean_text(&format!("{prefix}name"), &p.name, MAX_NAME, false)?;
+    if name.is_empty() {
+        return Err(invalid(format!("{prefix}name: must not be empty")));
+    }
+    if p.faces.len() > MAX_FACES {
+        return Err(invalid(format!(
+            "{prefix}faces: at most {MAX_FACES} photos per command, got {}",
+            p.faces.len()
+        )));
+    }
+    if p.tags.len() > MAX_TAGS {
+        return Err(invalid(format!(
+            "{prefix}tags: at most {MAX_TAGS} tags, got {}",
+            p.tags.len()
+        )));
+    }
     let mut credentials = Vec::with_capacity(p.credentials.len());
     for (i, c) in p.credentials.into_iter().enumerate() {
         let cred = Credential::parse(c.kind, &c.value)
@@ -230,15 +291,13 @@ pub fn person_from(p: PersonIn, prefix: &str) -> Result<(Person, Vec<Bytes>), Co
             .map_err(|e| invalid(format!("{prefix}faces[{i}]: not base64: {e}")))?;
         photos.push(Bytes::from(bytes));
     }
-    if p.tags.iter().any(|t| t.is_empty() || t.len() > 64) {
-        return Err(invalid(format!(
-            "{prefix}tags: each tag must be 1-64 characters"
-        )));
+    for (i, t) in p.tags.iter().enumerate() {
+        check_id(&format!("{prefix}tags[{i}]"), t)?;
     }
     Ok((
         Person {
             id: PersonId::new(p.id),
-            name: p.name,
+            name,
             group: p.group,
             tags: p.tags,
             valid_from: p.valid_from,
@@ -255,6 +314,8 @@ pub fn person_from(p: PersonIn, prefix: &str) -> Result<(Person, Vec<Bytes>), Co
 pub struct Controller {
     pub engine: EngineHandle,
     pub faces: FaceSlot,
+    /// `[roster] max_credentials_per_person`.
+    pub max_credentials: usize,
 }
 
 impl Controller {
@@ -263,7 +324,14 @@ impl Controller {
         Self {
             engine,
             faces: Arc::new(RwLock::new(enroller)),
+            max_credentials: crate::engine::config::DEFAULT_MAX_CREDENTIALS,
         }
+    }
+
+    /// With `[roster] max_credentials_per_person`.
+    pub fn with_max_credentials(mut self, n: usize) -> Self {
+        self.max_credentials = n;
+        self
     }
 
     fn enroller(&self) -> Option<Arc<dyn FaceEnroller>> {
@@ -297,6 +365,13 @@ impl Controller {
                 photos,
                 by,
             } => {
+                if person.credentials.len() > self.max_credentials {
+                    return Err(invalid(format!(
+                        "credentials: at most {} per person ([roster] max_credentials_per_person), got {}",
+                        self.max_credentials,
+                        person.credentials.len()
+                    )));
+                }
                 if photos.is_empty() {
                     return self
                         .engine
@@ -447,6 +522,61 @@ mod tests {
                     assert_eq!(&Credential::parse(c.kind, &c.value).unwrap(), c);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn strangers_strings_are_bounded_and_named() {
+        let refused = |name: &str, payload: String| {
+            let e = parse_platform(name, payload.as_bytes()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::Invalid, "{}", e.message);
+            e.message
+        };
+        let long = "x".repeat(1024 * 1024);
+        let m = refused("door.open", format!(r#"{{"door":"main","by":"{long}"}}"#));
+        assert_eq!(m, "by: longer than 64 characters");
+        let m = refused(
+            "door.open",
+            format!(r#"{{"request_id":"{long}","door":"main"}}"#),
+        );
+        assert_eq!(m, "request_id: longer than 128 characters");
+        let m = refused(
+            "alarm.ack",
+            format!(r#"{{"alarm":"0192f1a0-0000-7000-8000-000000000000","note":"{long}"}}"#),
+        );
+        assert_eq!(m, "note: longer than 500 characters");
+        let m = refused("door.open", r#"{"door":"ma\u200bin"}"#.into());
+        assert!(
+            m.starts_with("door: must be 1-64 characters of ASCII"),
+            "{m}"
+        );
+        let m = refused("person.delete", r#"{"id":"r\u0000"}"#.into());
+        assert!(m.starts_with("id: must be"), "{m}");
+        let person = |extra: &str| {
+            format!(r#"{{"person":{{"id":"p1","name":"N","group":"resident"{extra}}}}}"#)
+        };
+        let tags = [r#""t""#; 17].join(",");
+        let m = refused("person.upsert", person(&format!(r#","tags":[{tags}]"#)));
+        assert_eq!(m, "person.tags: at most 16 tags, got 17");
+        let m = refused("person.upsert", person(r#","tags":["gu\u0430rd"]"#));
+        assert!(m.starts_with("person.tags[0]: must be"), "{m}");
+        let faces = [r#""AAAA""#; 11].join(",");
+        let m = refused("person.upsert", person(&format!(r#","faces":[{faces}]"#)));
+        assert_eq!(m, "person.faces: at most 10 photos per command, got 11");
+        let m = refused(
+            "person.upsert",
+            r#"{"person":{"id":"p1","name":"\u0007 ","group":"resident"}}"#.into(),
+        );
+        assert_eq!(m, "person.name: must not be empty");
+        // Free text is kept, NFC and without controls.
+        match parse_platform(
+            "door.open",
+            br#"{"door":"main","by":"\u738b\u4fdd\u5b89\u001b[2J"}"#,
+        ) {
+            Ok(Request::Engine(Command::DoorOpen { by, .. })) => {
+                assert_eq!(by.to_string(), "platform/王保安[2J")
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -139,7 +139,8 @@ impl Gateway {
             }
             _ => None,
         };
-        let controller = Controller::new(handle.clone(), enroller);
+        let controller = Controller::new(handle.clone(), enroller)
+            .with_max_credentials(config.roster.max_credentials_per_person);
 
         let shutdown = CancellationToken::new();
         let engine_stop = CancellationToken::new();

@@ -944,6 +944,20 @@ async fn admins_manage_console_users() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A look-alike of guard1 with a Cyrillic а (U+0430) is no user name.
+    let r = admin
+        .call(
+            Method::PUT,
+            "/api/users/gu%D0%B0rd1",
+            Some(serde_json::json!({"role": "admin", "password": "long enough"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.message().contains("ASCII letters, digits"),
+        "{}",
+        r.message()
+    );
     let users = admin.get("/api/users").await.json();
     let names: Vec<&str> = users
         .as_array()

@@ -1,6 +1,7 @@
 //! The gateway against a real mosquitto started by each test on a free port:
 //! events with the contract's fields, platform commands and replies, broker
-//! outages and gateway crashes under traffic (nothing journaled is lost).
+//! outages and gateway crashes under traffic (nothing journaled is lost),
+//! hostile commands (retained, oversized, duplicated) over MQTT 5 and 3.1.1.
 
 mod common;
 
@@ -140,8 +141,10 @@ async fn bad_commands_get_error_replies_and_change_nothing() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let extra = "";
+    // MQTT 3.1.1: the retained command reaches the gateway (5 keeps it away,
+    // see `retained_and_oversized_commands_never_run_nor_cut_the_link`).
     let text = config(dir.path(), Some(broker.port), &scripted_reader("reader-1", 0, 0, 1), extra)
-        .replace("keep_alive_s = 5\n", "keep_alive_s = 5\nmax_command_kib = 4\ncommands = [\"person.upsert\", \"door.open\", \"alarm.ack\"]\n");
+        .replace("keep_alive_s = 5\n", "keep_alive_s = 5\nprotocol = \"3.1.1\"\nmax_command_kib = 4\ncommands = [\"person.upsert\", \"door.open\", \"alarm.ack\"]\n");
     let gw = start(&text, dir.path()).await;
     sub.wait_for("online", Duration::from_secs(10), |m| {
         m.json["state"] == "online"
@@ -440,4 +443,327 @@ async fn status_is_retained_with_last_will_and_stop() {
         })
         .await;
     assert!(m.retain);
+}
+
+/// The `online` status messages seen: one per connection of the gateway.
+fn connections(sub: &Sub) -> usize {
+    sub.all()
+        .iter()
+        .filter(|m| m.topic == format!("{P}/status") && m.json["state"] == "online")
+        .count()
+}
+
+fn count(sub: &Sub, pred: impl Fn(&common::Msg) -> bool) -> usize {
+    sub.all().iter().filter(|m| pred(m)).count()
+}
+
+#[tokio::test]
+async fn retained_and_oversized_commands_never_run_nor_cut_the_link() {
+    let broker = Mosquitto::start(BrokerOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = Sub::start(broker.port, &format!("{P}/#"), "t-sub-hostile", false).await;
+    // Waiting at the broker before the gateway connects: a retained 2 MiB
+    // door.open (larger than the gateway takes: max_command_kib = 64) and a
+    // retained small door.release_hold.
+    let big = format!(
+        r#"{{"request_id":"big","door":"main","by":"{}"}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    sub.publish_retained(&format!("{P}/cmd/door.open"), big.clone())
+        .await;
+    sub.publish_retained(
+        &format!("{P}/cmd/door.release_hold"),
+        r#"{"request_id":"ret0","door":"main"}"#,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = config(dir.path(), Some(broker.port), "", "").replace(
+        "keep_alive_s = 5\n",
+        "keep_alive_s = 5\nprotocol = \"5\"\nmax_command_kib = 64\n",
+    );
+    let gw = start(&text, dir.path()).await;
+    sub.wait_for("online", Duration::from_secs(10), |m| {
+        m.json["state"] == "online"
+    })
+    .await;
+    // While connected: the same 2 MiB command again (the broker drops it for
+    // the gateway), and a small retained one (arrives flagged: refused).
+    sub.publish(&format!("{P}/cmd/door.open"), big).await;
+    sub.publish_retained(
+        &format!("{P}/cmd/door.open"),
+        r#"{"request_id":"ret1","door":"main"}"#,
+    )
+    .await;
+    let m = sub
+        .wait_for(
+            "retained refusal",
+            Duration::from_secs(10),
+            reply_to("ret1"),
+        )
+        .await;
+    assert_eq!(m.json["ok"], false, "{}", m.json);
+    assert_eq!(m.json["code"], "invalid");
+    assert!(m.json["error"].as_str().unwrap().contains("retained"));
+    sub.publish(
+        &format!("{P}/cmd/door.open"),
+        r#"{"request_id":"ok1","door":"main"}"#,
+    )
+    .await;
+    let m = sub
+        .wait_for("a normal command", Duration::from_secs(10), reply_to("ok1"))
+        .await;
+    assert_eq!(m.json["ok"], true, "{}", m.json);
+    // Let a reconnect loop show itself, if there were one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(connections(&sub), 1, "the gateway connected more than once");
+    assert!(gw.uplink.as_ref().unwrap().connected());
+    assert_eq!(
+        count(&sub, |m| m.json["action"] == "door_release"),
+        1,
+        "only ok1 opened the door"
+    );
+    for id in ["big", "ret0"] {
+        assert_eq!(count(&sub, reply_to(id)), 0, "{id} reached the gateway");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn duplicates_run_once_and_strangers_inputs_are_bounded() {
+    let broker = Mosquitto::start(BrokerOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = Sub::start(broker.port, &format!("{P}/#"), "t-sub-dup", false).await;
+    let gw = start(&config(dir.path(), Some(broker.port), "", ""), dir.path()).await;
+    sub.wait_for("online", Duration::from_secs(10), |m| {
+        m.json["state"] == "online"
+    })
+    .await;
+
+    // A burst of 5 identical commands: one run, five answers.
+    let burst = r#"{"request_id":"burst","door":"main","by":"ops"}"#;
+    for _ in 0..5 {
+        sub.publish(&format!("{P}/cmd/door.open"), burst).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count(&sub, reply_to("burst")) < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "5 replies expected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The same id with another payload: refused, not answered with the old reply.
+    sub.publish(
+        &format!("{P}/cmd/door.open"),
+        r#"{"request_id":"burst","door":"main","by":"someone-else"}"#,
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let conflict = loop {
+        if let Some(m) = sub
+            .all()
+            .into_iter()
+            .find(|m| reply_to("burst")(m) && m.json["ok"] == false)
+        {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no conflict reply");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(conflict.json["code"], "conflict", "{}", conflict.json);
+    assert!(conflict.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("another door.open payload"));
+
+    // Oversized strings: refused naming the field and the limit; a long
+    // request_id is never echoed.
+    let long_id = "i".repeat(1100 * 1024);
+    sub.publish(
+        &format!("{P}/cmd/door.open"),
+        format!(r#"{{"request_id":"{long_id}","door":"main"}}"#),
+    )
+    .await;
+    let m = sub
+        .wait_for("long request_id refused", Duration::from_secs(10), |m| {
+            m.topic == format!("{P}/reply/door.open") && m.json["request_id"].is_null()
+        })
+        .await;
+    assert_eq!(m.json["code"], "invalid");
+    assert!(m.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("request_id: longer than 128"));
+    let cases = [
+        (
+            "door.open",
+            format!(r#"{{"request_id":"b1","door":"main","by":"{}"}}"#, "b".repeat(1100 * 1024)),
+            "b1",
+            "by: longer than 64",
+        ),
+        (
+            "alarm.ack",
+            format!(
+                r#"{{"request_id":"b2","alarm":"0192f1a0-0000-7000-8000-000000000000","note":"{}"}}"#,
+                "n".repeat(600)
+            ),
+            "b2",
+            "note: longer than 500",
+        ),
+        (
+            "person.upsert",
+            r#"{"request_id":"b3","person":{"id":"r\u200b1","name":"Look Alike","group":"resident"}}"#.to_owned(),
+            "b3",
+            "person.id: must be 1-64 characters of ASCII letters, digits",
+        ),
+        (
+            "person.upsert",
+            format!(
+                r#"{{"request_id":"b4","person":{{"id":"p4","name":"Many Cards","group":"resident","credentials":[{}]}}}}"#,
+                (0..21).map(|i| format!(r#"{{"type":"card","value":"{}"}}"#, 5000 + i)).collect::<Vec<_>>().join(",")
+            ),
+            "b4",
+            "credentials: at most 20 per person",
+        ),
+    ];
+    for (name, payload, _, _) in &cases {
+        sub.publish(&format!("{P}/cmd/{name}"), payload.clone())
+            .await;
+    }
+    for (name, _, id, error) in &cases {
+        let m = sub
+            .wait_for(id, Duration::from_secs(10), |m| {
+                m.topic == format!("{P}/reply/{name}") && m.json["request_id"] == *id
+            })
+            .await;
+        assert_eq!(m.json["code"], "invalid", "{id}: {}", m.json);
+        assert!(
+            m.json["error"].as_str().unwrap().contains(error),
+            "{id}: {}",
+            m.json
+        );
+    }
+    // A display name is NFC and loses its control characters.
+    sub.publish(
+        &format!("{P}/cmd/person.upsert"),
+        r#"{"request_id":"n1","person":{"id":"p5","name":"Ame\u0301lie\u001b[31m","group":"resident"}}"#,
+    )
+    .await;
+    let m = sub
+        .wait_for("n1", Duration::from_secs(10), reply_to("n1"))
+        .await;
+    assert_eq!(m.json["result"]["name"], "Amélie[31m", "{}", m.json);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        count(&sub, |m| m.json["action"] == "door_release"),
+        1,
+        "the burst opened the door once"
+    );
+    let released = (1..=gw.journal.last_committed())
+        .filter_map(|seq| gw.journal.get(seq).unwrap())
+        .filter(|r| String::from_utf8_lossy(&r.to_json().unwrap()).contains("\"door_release\""))
+        .count();
+    assert_eq!(released, 1, "one door_release journaled");
+    assert_eq!(connections(&sub), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_record_too_large_to_send_is_skipped_counted_and_alarmed() {
+    let broker = Mosquitto::start(BrokerOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = Sub::start(broker.port, &format!("{P}/#"), "t-sub-large", false).await;
+    // A packet limit of 1 KiB, and a person whose pass record exceeds it.
+    let text = config(
+        dir.path(),
+        Some(broker.port),
+        &scripted_reader("reader-1", 0, 0, 1),
+        &format!(
+            "[[persons]]\nid = \"r2\"\nname = \"{}\"\ngroup = \"resident\"\ncredentials = [\"card:200\"]\n",
+            "𝕏".repeat(200)
+        ),
+    )
+    .replace("keep_alive_s = 5\n", "keep_alive_s = 5\nmax_packet_kib = 1\n");
+    let text = text.replace(
+        "script = [\n\n]",
+        "script = [{ at_ms = 1500, read = \"card:200\" }, { at_ms = 2500, read = \"card:100\" }]",
+    );
+    assert!(text.contains("card:200\" }"), "{text}");
+    let gw = start(&text, dir.path()).await;
+    let alarm = sub
+        .wait_for("the data_loss alarm", Duration::from_secs(15), |m| {
+            m.topic == format!("{P}/alarms/data_loss")
+        })
+        .await;
+    assert!(
+        alarm.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("too large to send"),
+        "{}",
+        alarm.json
+    );
+    // The lane moved on: the next pass arrives, the large one never.
+    sub.wait_for("the next pass", Duration::from_secs(10), |m| {
+        m.json["person"]["id"] == "r1" && m.json["action"] == "decision"
+    })
+    .await;
+    assert_eq!(count(&sub, |m| m.json["person"]["id"] == "r2"), 0);
+    let up = gw.uplink.as_ref().unwrap();
+    assert_eq!(up.unsendable(), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while up.backlog(&gw.journal) > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "backlog stays");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(connections(&sub), 1);
+    gw.stop().await;
+}
+
+/// MQTT 3.1.1 cannot tell the broker the gateway's limit: the broker bounds
+/// packets itself (as `deploy/mosquitto/` does), and then an oversized
+/// retained command never reaches the gateway either.
+#[tokio::test]
+async fn over_3_1_1_a_bounded_broker_keeps_oversized_commands_away() {
+    // The gateway's limit with max_command_kib = 64: 2 × 64 KiB + 64 KiB.
+    let broker = Mosquitto::start(BrokerOptions {
+        extra: vec!["max_packet_size 196608".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = Sub::start(broker.port, &format!("{P}/#"), "t-sub-311", false).await;
+    {
+        // The broker drops this publisher for its 2 MiB packet; nothing is stored.
+        let publisher = Sub::start(broker.port, "t/none", "t-pub-311", false).await;
+        let big = format!(
+            r#"{{"request_id":"big","door":"main","by":"{}"}}"#,
+            "x".repeat(2 * 1024 * 1024)
+        );
+        publisher
+            .publish_retained(&format!("{P}/cmd/door.open"), big)
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = config(dir.path(), Some(broker.port), "", "").replace(
+        "keep_alive_s = 5\n",
+        "keep_alive_s = 5\nprotocol = \"3.1.1\"\nmax_command_kib = 64\n",
+    );
+    let gw = start(&text, dir.path()).await;
+    sub.wait_for("online", Duration::from_secs(10), |m| {
+        m.json["state"] == "online"
+    })
+    .await;
+    sub.publish(
+        &format!("{P}/cmd/door.open"),
+        r#"{"request_id":"ok1","door":"main"}"#,
+    )
+    .await;
+    let m = sub
+        .wait_for("a normal command", Duration::from_secs(10), reply_to("ok1"))
+        .await;
+    assert_eq!(m.json["ok"], true, "{}", m.json);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(connections(&sub), 1, "the gateway connected more than once");
+    assert!(gw.uplink.as_ref().unwrap().connected());
+    assert_eq!(count(&sub, reply_to("big")), 0);
+    gw.stop().await;
 }

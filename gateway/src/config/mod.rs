@@ -27,7 +27,7 @@ use crate::settings::resolve;
 pub use crate::console::{ConsoleSection, ConsoleUser, Role};
 pub use crate::engine::config::{
     AccessRule, AlarmsSection, DeviceConfig, DoorConfig, DoorKind, EngineConfig, PersonSeed,
-    RuleConfig, ScheduleConfig,
+    RosterSection, RuleConfig, ScheduleConfig,
 };
 pub use crate::journal::RetentionSection;
 pub use crate::uplink::{Identity, MqttSection};
@@ -66,6 +66,8 @@ pub struct Config {
     pub schedules: Vec<ScheduleConfig>,
     #[serde(default)]
     pub persons: Vec<PersonSeed>,
+    #[serde(default)]
+    pub roster: RosterSection,
     /// Where relative paths in the file are resolved from (the file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use super::{Config, KeyPath};
+use crate::contract::ids::check_id;
 use crate::settings::{topic_safe, Problem, TOPIC_SAFE};
 
 /// Every problem, with its full key path.
@@ -52,11 +53,48 @@ pub(super) fn check(c: &Config) -> Vec<(KeyPath, String)> {
     for (i, r) in c.rules.iter().enumerate() {
         section(root.key("rules").index(i), r.check());
     }
+    section(root.key("roster"), c.roster.check());
     for (i, p) in c.persons.iter().enumerate() {
-        section(root.key("persons").index(i), p.check());
+        let mut problems = p.check();
+        let max = c.roster.max_credentials_per_person;
+        if p.credentials.len() > max {
+            problems.push(Problem::new(
+                "credentials",
+                format!("at most {max} per person ([roster] max_credentials_per_person)"),
+            ));
+        }
+        section(root.key("persons").index(i), problems);
     }
+    identifiers(c, &mut out);
     references(c, &mut out);
     out
+}
+
+/// Ids of doors, zones, devices and persons: the safe character set (see
+/// `contract::ids::check_id`), so that no look-alike can name them.
+fn identifiers(c: &Config, out: &mut Vec<(KeyPath, String)>) {
+    let root = KeyPath::root();
+    let mut check = |path: KeyPath, id: &str| {
+        if let Err(e) = check_id("id", id) {
+            // The key path names the field; the message says what is allowed.
+            let msg = e.to_string();
+            out.push((
+                path,
+                msg.split_once(": ")
+                    .map_or(msg.clone(), |(_, m)| m.to_owned()),
+            ));
+        }
+    };
+    for (i, d) in c.doors.iter().enumerate() {
+        check(root.key("doors").index(i).key("id"), d.id.as_str());
+        check(root.key("doors").index(i).key("zone"), d.zone.as_str());
+    }
+    for (i, d) in c.devices.iter().enumerate() {
+        check(root.key("devices").index(i).key("id"), d.id.as_str());
+    }
+    for (i, p) in c.persons.iter().enumerate() {
+        check(root.key("persons").index(i).key("id"), &p.id);
+    }
 }
 
 /// Unique ids, and references from one section to another.
@@ -182,6 +220,28 @@ mod tests {
                 .map(|e| format!("{}: {}: {}", e.line.unwrap_or(0), e.path, e.message))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn ids_must_be_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = errors(
+            "[[doors]]\nid = \"ma in\"\nname = \"M\"\nzone = \"est\u{200b}ate\"\nopen_ms = 1000\nheld_open_s = 30\n[[persons]]\nid = \"r-\u{0430}1\"\nname = \"x\"\ngroup = \"resident\"\n[roster]\nmax_credentials_per_person = 0\n",
+            dir.path(),
+        );
+        for key in [
+            "doors[0].id",
+            "doors[0].zone",
+            "persons[0].id",
+            "roster.max_credentials_per_person",
+        ] {
+            assert!(e.iter().any(|m| m.contains(key)), "{key} not in {e:?}");
+        }
+        assert!(
+            e.iter()
+                .any(|m| m.contains("ASCII letters, digits and - _ . : @")),
+            "{e:?}"
+        );
     }
 
     #[test]

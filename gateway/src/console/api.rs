@@ -168,7 +168,8 @@ pub async fn ack(
         .execute(Request::Engine(Command::AlarmAck {
             alarm,
             by: Actor::console(&s.user),
-            note: input.note.trim().to_owned(),
+            note: crate::contract::ids::clean_text("note", &input.note, control::MAX_NOTE, true)
+                .map_err(|e| ApiError::invalid(e.to_string()))?,
         }))
         .await?;
     Ok(done())

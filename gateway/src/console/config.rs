@@ -221,6 +221,9 @@ impl ConsoleSection {
             let key = |k: &str| format!("users[{i}].{k}");
             if let Err(e) = super::auth::check_user_name(&u.name) {
                 out.push(Problem::new(key("name"), e));
+            } else if let Err(e) = crate::contract::ids::check_id("name", &u.name) {
+                // Only ASCII: no look-alike of another user (a Cyrillic а).
+                out.push(Problem::new(key("name"), e.to_string()));
             } else if !users.insert(u.name.as_str()) {
                 out.push(Problem::new(
                     key("name"),

@@ -165,6 +165,12 @@ pub async fn render(st: &AppState) -> String {
             u.published() as f64,
         );
         o.one(
+            "gatewayd_uplink_unsendable_total",
+            "counter",
+            "Records skipped since start as too large to send (each reported by a data_loss alarm).",
+            u.unsendable() as f64,
+        );
+        o.one(
             "gatewayd_uplink_backlog_records",
             "gauge",
             "Journal records not yet acknowledged by the broker.",

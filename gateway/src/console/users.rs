@@ -194,6 +194,8 @@ pub async fn put(
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     require_json(&headers)?;
     auth::check_user_name(&name).map_err(|e| ApiError::invalid(format!("name: {e}")))?;
+    // Only ASCII: no look-alike of another user (a Cyrillic а, a zero-width space).
+    crate::contract::ids::check_id("name", &name).map_err(|e| ApiError::invalid(e.to_string()))?;
     let body = read_body(&headers, body, super::JSON_LIMIT).await?;
     let u: UserIn = parse_json(&body)?;
     if name == me.user && u.role != Role::Admin {

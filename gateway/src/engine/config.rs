@@ -157,6 +157,45 @@ pub struct AccessRule {
     pub schedule: Option<String>,
 }
 
+/// `[roster] max_credentials_per_person`: the default.
+pub const DEFAULT_MAX_CREDENTIALS: usize = 20;
+
+/// `[roster]`: bounds on what the platform and the console may store per person.
+/// (`[[access]]` is a list of rules, so the roster's own keys live here.)
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterSection {
+    /// Credentials (cards, tags, plates, PINs) one person may hold; an upsert
+    /// with more is refused (code `invalid`).
+    #[serde(default = "default_max_credentials")]
+    pub max_credentials_per_person: usize,
+}
+
+fn default_max_credentials() -> usize {
+    DEFAULT_MAX_CREDENTIALS
+}
+
+impl Default for RosterSection {
+    fn default() -> Self {
+        Self {
+            max_credentials_per_person: DEFAULT_MAX_CREDENTIALS,
+        }
+    }
+}
+
+impl RosterSection {
+    pub fn check(&self) -> Vec<Problem> {
+        if (1..=10_000).contains(&self.max_credentials_per_person) {
+            Vec::new()
+        } else {
+            vec![Problem::new(
+                "max_credentials_per_person",
+                "must be between 1 and 10000",
+            )]
+        }
+    }
+}
+
 /// `[[schedules]]`: named weekly time windows in the estate's local time.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

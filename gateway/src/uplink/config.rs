@@ -35,6 +35,30 @@ pub struct MqttSection {
     /// Largest command payload accepted, in KiB (a person with face photos is large).
     #[serde(default = "default_max_command_kib")]
     pub max_command_kib: usize,
+    /// `"5"` (default) or `"3.1.1"`: see [`Protocol`].
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Largest MQTT packet the gateway sends, in KiB. A record that would not
+    /// fit is skipped, counted and reported by a `data_loss` alarm (inputs are
+    /// bounded so that it should not happen); replies are shortened to fit.
+    #[serde(default = "default_max_packet_kib")]
+    pub max_packet_kib: usize,
+}
+
+/// The MQTT version spoken to the broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Protocol {
+    /// MQTT 5 (mosquitto 2, EMQX, HiveMQ, VerneMQ): the gateway announces its
+    /// maximum packet size, so the broker drops a message too large for it,
+    /// and retained commands never reach it.
+    #[default]
+    #[serde(rename = "5")]
+    V5,
+    /// MQTT 3.1.1, for brokers without 5 (NATS): the broker must bound message
+    /// sizes itself (mosquitto: `message_size_limit`), or one oversized
+    /// retained command drops the link at every reconnect.
+    #[serde(rename = "3.1.1")]
+    V311,
 }
 
 fn default_prefix() -> String {
@@ -48,6 +72,9 @@ fn default_inflight() -> u16 {
 }
 fn default_max_command_kib() -> usize {
     8 * 1024
+}
+fn default_max_packet_kib() -> usize {
+    1024
 }
 fn default_commands() -> Vec<String> {
     CommandName::ALL
@@ -88,6 +115,9 @@ impl MqttSection {
         }
         if self.password_file.is_some() && self.username.is_none() {
             out.push(Problem::new("password_file", "a password needs `username`"));
+        }
+        if self.max_packet_kib == 0 {
+            out.push(Problem::new("max_packet_kib", "must be at least 1"));
         }
         if self.inflight == 0 {
             out.push(Problem::new("inflight", "must be at least 1"));

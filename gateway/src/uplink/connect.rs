@@ -1,10 +1,12 @@
-//! MQTT connection options from `[mqtt]`: URL, TLS (CA, client certificate),
-//! username and password, the retained status and its last will.
+//! MQTT connection options from `[mqtt]`: protocol version, URL, TLS (CA,
+//! client certificate), username and password, packet sizes, the retained
+//! status and its last will.
 
-use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+use rumqttc::{TlsConfiguration, Transport};
 use std::time::Duration;
 
-use super::config::{Identity, MqttSection};
+use super::client::{Common, Options};
+use super::config::{Identity, MqttSection, Protocol};
 use super::topics::Topics;
 use super::UplinkError;
 use crate::settings::resolve;
@@ -53,48 +55,40 @@ fn read(id: &Identity, path: &std::path::Path, what: &str) -> Result<Vec<u8>, Up
     std::fs::read(&p).map_err(|e| UplinkError::Config(format!("mqtt.{what} {}: {e}", p.display())))
 }
 
+/// The largest packet we accept: a command up to `max_command_kib` with room
+/// for its topic, so that a command a little too large is still answered
+/// `too_large`; anything larger the broker drops for us (MQTT 5).
+pub fn max_incoming(m: &MqttSection) -> u32 {
+    let bytes = m.max_command_kib.saturating_mul(1024).saturating_mul(2) + 64 * 1024;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// The largest packet we send (`max_packet_kib`).
+pub fn max_outgoing(m: &MqttSection) -> u32 {
+    u32::try_from(m.max_packet_kib.saturating_mul(1024)).unwrap_or(u32::MAX)
+}
+
 /// Builds the client options.
-pub fn options(
-    m: &MqttSection,
-    id: &Identity,
-    topics: &Topics,
-) -> Result<MqttOptions, UplinkError> {
+pub fn options(m: &MqttSection, id: &Identity, topics: &Topics) -> Result<Options, UplinkError> {
     let (host, port, tls) = parse_url(&m.url)?;
     let client_id = m
         .client_id
         .clone()
         .unwrap_or_else(|| format!("gatewayd-{}", id.gateway));
-    let mut o = MqttOptions::new(client_id, host, port);
-    o.set_keep_alive(Duration::from_secs(m.keep_alive_s.max(5)));
-    // A clean session: after a reconnect the outbox resends from its cursor.
-    o.set_clean_session(true);
-    // Room for the alarm lane and replies beside a full window of events.
-    o.set_inflight(
-        m.inflight
-            .max(1)
-            .saturating_add(super::ALARM_WINDOW as u16 + 16),
-    );
-    // Commands with face photos are large; our own limit answers `too_large`,
-    // this one only protects against absurd packets.
-    let incoming = m.max_command_kib * 1024 * 2 + 64 * 1024;
-    o.set_max_packet_size(incoming, 1024 * 1024);
-    o.set_last_will(LastWill::new(
-        topics.status(),
-        super::status_payload("offline"),
-        QoS::AtLeastOnce,
-        true,
-    ));
-    if let Some(user) = &m.username {
-        let password = match &m.password_file {
-            Some(f) => String::from_utf8(read(id, f, "password_file")?)
-                .map_err(|_| UplinkError::Config("mqtt.password_file is not UTF-8".into()))?
-                .trim_end_matches(['\r', '\n'])
-                .to_owned(),
-            None => String::new(),
-        };
-        o.set_credentials(user.clone(), password);
-    }
-    if tls {
+    let credentials = match &m.username {
+        Some(user) => {
+            let password = match &m.password_file {
+                Some(f) => String::from_utf8(read(id, f, "password_file")?)
+                    .map_err(|_| UplinkError::Config("mqtt.password_file is not UTF-8".into()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+                None => String::new(),
+            };
+            Some((user.clone(), password))
+        }
+        None => None,
+    };
+    let transport = if tls {
         let ca = match &m.ca_file {
             Some(f) => read(id, f, "ca_file")?,
             None => std::fs::read(SYSTEM_ROOTS).map_err(|e| {
@@ -107,13 +101,32 @@ pub fn options(
             (Some(c), Some(k)) => Some((read(id, c, "cert_file")?, read(id, k, "key_file")?)),
             _ => None,
         };
-        o.set_transport(Transport::Tls(TlsConfiguration::Simple {
+        Transport::Tls(TlsConfiguration::Simple {
             ca,
             alpn: None,
             client_auth,
-        }));
-    }
-    Ok(o)
+        })
+    } else {
+        Transport::Tcp
+    };
+    let common = Common {
+        client_id,
+        host,
+        port,
+        keep_alive: Duration::from_secs(m.keep_alive_s.max(5)),
+        // Room for the alarm lane and replies beside a full window of events.
+        inflight: m
+            .inflight
+            .max(1)
+            .saturating_add(super::ALARM_WINDOW as u16 + 16),
+        max_incoming: max_incoming(m),
+        max_outgoing: max_outgoing(m),
+        will_topic: topics.status(),
+        will_payload: super::status_payload("offline"),
+        credentials,
+        transport,
+    };
+    Ok(Options::new(common, m.protocol == Protocol::V5))
 }
 
 #[cfg(test)]

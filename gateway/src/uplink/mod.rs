@@ -4,7 +4,9 @@
 //! - `config`: the `[mqtt]` section and its checks.
 //! - `topics`: the topic names of the contract.
 //! - `connect`: client options (URL, TLS, credentials, last will).
+//! - `client`: MQTT 5 and 3.1.1 behind one client and one event type.
 //! - `lanes`: the outbox's cursors and PUBACK bookkeeping (pure logic).
+//! - `replies`: request-id de-duplication with bounded memory (pure logic).
 //! - this file: the task that publishes, tracks acknowledgements and runs commands.
 //!
 //! Every record is sent at least once, in `seq` order per lane, from the cursor
@@ -12,20 +14,21 @@
 //! outage nor a crash of the gateway loses anything. Alarms have their own lane
 //! and go first: they never wait behind a backlog of pass events.
 
+mod client;
 pub mod config;
 mod connect;
 pub mod lanes;
+pub mod replies;
 pub mod topics;
 
-pub use config::{Identity, MqttSection};
+pub use config::{Identity, MqttSection, Protocol};
 pub use connect::parse_url;
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use futures::future::BoxFuture;
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +37,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::contract::{CommandError, CommandName, ErrorCode};
 use crate::control::{self, CommandOk, Controller};
+use crate::engine::LossCause;
 use crate::journal::{retention::Forwarded, Journal, Stored};
+use client::{Client, Event, EventLoop};
 use lanes::{Acked, Lane, Tag, Tracker};
+use replies::{Replies, Seen};
 
 /// Alarms in flight at most; rumqttc's own window is the events' window plus
 /// this, so an alarm always finds a free slot, even behind a full event window.
@@ -62,6 +68,7 @@ pub struct UplinkState {
     /// The platform link: up or down (the engine flags decisions made while it is down).
     link: Arc<watch::Sender<bool>>,
     published: Arc<AtomicU64>,
+    unsendable: Arc<AtomicU64>,
 }
 
 impl UplinkState {
@@ -91,6 +98,12 @@ impl UplinkState {
     pub fn published(&self) -> u64 {
         self.published.load(Ordering::Relaxed)
     }
+
+    /// Records skipped since start because they exceed the largest packet
+    /// that can be sent (each also reported by a `data_loss` alarm).
+    pub fn unsendable(&self) -> u64 {
+        self.unsendable.load(Ordering::Relaxed)
+    }
 }
 
 /// The `P/status` payload.
@@ -115,7 +128,24 @@ struct Reply<'a> {
     result: Option<&'a CommandOk>,
 }
 
+/// Characters of an error message echoed in a reply at most: serde's messages
+/// quote the offending value, which a stranger chooses.
+const MAX_ERROR_CHARS: usize = 500;
+
+fn bounded(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]).into(),
+        None => message.into(),
+    }
+}
+
+/// The reply to a command: `full`, and `short` without `result` (what is kept
+/// for redeliveries when the full reply is large).
 fn reply_payload(request_id: Option<&str>, result: &Result<CommandOk, CommandError>) -> Vec<u8> {
+    let error = match result {
+        Err(e) => Some(bounded(&e.message)),
+        Ok(_) => None,
+    };
     let r = match result {
         Ok(ok) => Reply {
             request_id,
@@ -130,7 +160,7 @@ fn reply_payload(request_id: Option<&str>, result: &Result<CommandOk, CommandErr
         Err(e) => Reply {
             request_id,
             ok: false,
-            error: Some(&e.message),
+            error: error.as_deref(),
             code: Some(e.code),
             result: None,
         },
@@ -168,6 +198,7 @@ pub fn start(
         events: Arc::new(AtomicU64::new(tracker.events.acked)),
         link: Arc::new(link),
         published: Arc::new(AtomicU64::new(0)),
+        unsendable: Arc::new(AtomicU64::new(0)),
     };
     let uplink = Uplink {
         topics,
@@ -178,7 +209,12 @@ pub fn start(
         window: m.inflight.max(1) as usize,
         allowed: m.commands.clone(),
         max_command: m.max_command_kib * 1024,
-        recent: RecentReplies::default(),
+        max_packet: connect::max_outgoing(m) as usize,
+        max_send: connect::max_outgoing(m) as usize,
+        replies: Replies::default(),
+        unsendable: BTreeSet::new(),
+        lost: 0,
+        refusal_logged: false,
     };
     Ok((state, Box::pin(uplink.run(options, shutdown))))
 }
@@ -204,7 +240,7 @@ async fn connection(mut el: EventLoop, tx: mpsc::Sender<Conn>, stop: Cancellatio
         };
         match ev {
             Ok(ev) => {
-                if matches!(ev, Event::Incoming(Packet::ConnAck(_))) {
+                if matches!(ev, Event::Connected { .. }) {
                     backoff.reset();
                 }
                 if tx.send(Conn::Event(ev)).await.is_err() {
@@ -213,43 +249,14 @@ async fn connection(mut el: EventLoop, tx: mpsc::Sender<Conn>, stop: Cancellatio
             }
             Err(e) => {
                 let (ack, acked) = oneshot::channel();
-                if tx.send(Conn::Down(e.to_string(), ack)).await.is_err() {
+                if tx.send(Conn::Down(e, ack)).await.is_err() {
                     return;
                 }
                 let _ = acked.await;
                 el.clean();
-                el.pending.clear();
                 if !drivers::backoff::sleep_or_shutdown(&stop, backoff.next_delay()).await {
                     return;
                 }
-            }
-        }
-    }
-}
-
-/// Replies to recent request ids, so that a redelivered command is answered
-/// again instead of being run twice.
-#[derive(Default)]
-struct RecentReplies {
-    map: HashMap<(String, String), Vec<u8>>,
-    order: VecDeque<(String, String)>,
-}
-
-impl RecentReplies {
-    const KEEP: usize = 1000;
-
-    fn get(&self, name: &str, id: &str) -> Option<&Vec<u8>> {
-        self.map.get(&(name.to_owned(), id.to_owned()))
-    }
-
-    fn put(&mut self, name: &str, id: &str, reply: Vec<u8>) {
-        let key = (name.to_owned(), id.to_owned());
-        if self.map.insert(key.clone(), reply).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > Self::KEEP {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
             }
         }
     }
@@ -264,26 +271,53 @@ struct Uplink {
     window: usize,
     allowed: Vec<String>,
     max_command: usize,
-    recent: RecentReplies,
+    /// The largest packet we send (`max_packet_kib`) ...
+    max_packet: usize,
+    /// ... and the limit now: lower when the broker says so (MQTT 5 CONNACK).
+    max_send: usize,
+    replies: Replies,
+    /// Records found too large to send, so that each is counted once although
+    /// a reconnect passes over it again; forgotten once the cursors pass them.
+    unsendable: BTreeSet<u64>,
+    /// Unsendable records not yet reported to the engine.
+    lost: u64,
+    /// A refusal by the broker was logged on this connection.
+    refusal_logged: bool,
 }
 
-/// A command waiting for the worker, or its answer.
+/// Why a publish was not queued.
+enum NotQueued {
+    /// The client's queue is full: try again later.
+    Full,
+    /// Larger than the largest packet that can be sent.
+    TooLarge(usize),
+}
+
+/// A command waiting for the worker.
 struct CommandJob {
     name: String,
     request_id: Option<String>,
     payload: Bytes,
 }
 
+/// The worker's answer: the reply, and its short form for the reply cache.
+struct Answer {
+    name: String,
+    request_id: Option<String>,
+    full: Vec<u8>,
+    short: Vec<u8>,
+}
+
 impl Uplink {
-    async fn run(mut self, options: rumqttc::MqttOptions, shutdown: CancellationToken) {
-        let (client, el) = AsyncClient::new(options, 2 * MAX_UNWRITTEN + ALARM_WINDOW + 64);
+    async fn run(mut self, options: client::Options, shutdown: CancellationToken) {
+        let (client, el) = client::new(options, 2 * MAX_UNWRITTEN + ALARM_WINDOW + 64);
         let (conn_tx, mut conn_rx) = mpsc::channel(1024);
         let conn_stop = CancellationToken::new();
         let conn_task = tokio::spawn(connection(el, conn_tx, conn_stop.clone()));
 
         // Commands run one at a time, in arrival order, off the publishing loop.
         let (job_tx, mut job_rx) = mpsc::channel::<CommandJob>(64);
-        let (reply_tx, mut reply_rx) = mpsc::channel::<(String, Option<String>, Vec<u8>)>(64);
+        let (reply_tx, mut reply_rx) = mpsc::channel::<Answer>(64);
         let controller = self.controller.clone();
         let worker = tokio::spawn(async move {
             while let Some(job) = job_rx.recv().await {
@@ -292,14 +326,20 @@ impl Uplink {
                     Err(e) => Err(e),
                 };
                 if let Err(e) = &result {
-                    tracing::info!(command = %job.name, request_id = ?job.request_id, "command refused: {e}");
+                    tracing::info!(command = %job.name, request_id = ?job.request_id, "command refused: {}", bounded(&e.message));
                 }
-                let payload = reply_payload(job.request_id.as_deref(), &result);
-                if reply_tx
-                    .send((job.name, job.request_id, payload))
-                    .await
-                    .is_err()
-                {
+                let full = reply_payload(job.request_id.as_deref(), &result);
+                let short = match &result {
+                    Ok(CommandOk::Done) | Err(_) => Vec::new(),
+                    Ok(_) => reply_payload(job.request_id.as_deref(), &Ok(CommandOk::Done)),
+                };
+                let answer = Answer {
+                    name: job.name,
+                    request_id: job.request_id,
+                    full,
+                    short,
+                };
+                if reply_tx.send(answer).await.is_err() {
                     return;
                 }
             }
@@ -340,14 +380,29 @@ impl Uplink {
                     }
                     None => break,
                 },
-                Some((name, id, payload)) = reply_rx.recv(), if connected => {
-                    if let Some(id) = &id {
-                        self.recent.put(&name, id, payload.clone());
+                Some(a) = reply_rx.recv(), if connected => {
+                    // The first run's reply, and one for each duplicate that waited for it.
+                    let copies = match &a.request_id {
+                        Some(id) => {
+                            let short = if a.short.is_empty() { &a.full } else { &a.short };
+                            1 + self.replies.finish(&a.name, id, &a.full, short.clone())
+                        }
+                        None => 1,
+                    };
+                    // A reply too large to send goes without its `result`.
+                    let topic = self.topics.reply(&a.name);
+                    let payload = if client::publish_size(&topic, a.full.len()) > self.max_send && !a.short.is_empty() {
+                        a.short
+                    } else {
+                        a.full
+                    };
+                    for _ in 0..copies {
+                        self.reply(&client, &a.name, a.request_id.as_deref(), payload.clone());
                     }
-                    self.publish(&client, self.topics.reply(&name), payload, Tag::Other);
                 }
                 _ = committed.changed() => {}
                 _ = persist.tick() => {
+                    self.report_lost();
                     let now = (self.tracker.alarms.acked, self.tracker.events.acked);
                     if now != saved {
                         self.persist_cursors();
@@ -359,7 +414,7 @@ impl Uplink {
 
         // Shutdown: say "stopped" (retained), wait briefly for it to be acknowledged.
         if connected {
-            self.publish(
+            let _ = self.publish(
                 &client,
                 self.topics.status(),
                 status_payload("stopped"),
@@ -371,22 +426,23 @@ impl Uplink {
                 tokio::select! {
                     _ = &mut deadline => break,
                     msg = conn_rx.recv() => match msg {
-                        Some(Conn::Event(Event::Incoming(Packet::PubAck(p)))) => {
+                        Some(Conn::Event(Event::PubAck { pkid, .. })) => {
                             // Cursors are saved below whatever was acknowledged.
-                            if self.tracker.acked(p.pkid) == Acked::Other {
+                            if self.tracker.acked(pkid) == Acked::Other {
                                 break;
                             }
                         }
-                        Some(Conn::Event(Event::Outgoing(Outgoing::Publish(pkid)))) => self.tracker.written(pkid),
+                        Some(Conn::Event(Event::Written(pkid))) => self.tracker.written(pkid),
                         Some(Conn::Event(_)) => {}
                         Some(Conn::Down(_, ack)) => { let _ = ack.send(()); break; }
                         None => break,
                     }
                 }
             }
-            let _ = client.try_disconnect();
+            client.try_disconnect();
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        self.report_lost();
         self.persist_cursors();
         conn_stop.cancel();
         worker.abort();
@@ -397,22 +453,27 @@ impl Uplink {
     fn on_event(
         &mut self,
         ev: Event,
-        client: &AsyncClient,
+        client: &Client,
         jobs: &mpsc::Sender<CommandJob>,
     ) -> Option<bool> {
         match ev {
-            Event::Incoming(Packet::ConnAck(ack)) => {
-                if ack.code != rumqttc::ConnectReturnCode::Success {
-                    tracing::error!("broker refused the connection: {:?}", ack.code);
-                    return None;
-                }
+            Event::Refused(code) => {
+                tracing::error!("broker refused the connection: {code}");
+                None
+            }
+            Event::Connected { max_packet } => {
                 tracing::info!("platform link up");
+                self.max_send = match max_packet {
+                    Some(broker) => self.max_packet.min(broker as usize),
+                    None => self.max_packet,
+                };
                 self.tracker.reset();
+                self.refusal_logged = false;
                 self.state.link.send_replace(true);
-                if let Err(e) = client.try_subscribe(self.topics.commands(), QoS::AtLeastOnce) {
+                if let Err(e) = client.try_subscribe_commands(self.topics.commands()) {
                     tracing::error!("cannot subscribe to commands: {e}");
                 }
-                self.publish(
+                let _ = self.publish(
                     client,
                     self.topics.status(),
                     status_payload("online"),
@@ -420,68 +481,92 @@ impl Uplink {
                 );
                 Some(true)
             }
-            Event::Incoming(Packet::PubAck(p)) => {
-                if let Acked::Moved(_) = self.tracker.acked(p.pkid) {
+            Event::PubAck { pkid, refused } => {
+                if let Some(why) = refused {
+                    // The broker's decision (an ACL, a quota): resending would
+                    // meet the same answer. Logged loudly once a connection,
+                    // so that it is not silent and does not flood the log.
+                    if std::mem::replace(&mut self.refusal_logged, true) {
+                        tracing::debug!(pkid, "the broker refused a message: {why}");
+                    } else {
+                        tracing::error!(pkid, "the broker refused a message: {why} (check its ACL and limits; further refusals on this connection are logged at debug level)");
+                    }
+                }
+                if let Acked::Moved(_) = self.tracker.acked(pkid) {
                     self.publish_cursors();
                 }
                 None
             }
-            Event::Outgoing(Outgoing::Publish(pkid)) => {
+            Event::Written(pkid) => {
                 self.tracker.written(pkid);
                 None
             }
-            Event::Incoming(Packet::Publish(p)) => {
-                self.on_command(p, client, jobs);
+            Event::Message {
+                topic,
+                payload,
+                retain,
+            } => {
+                self.on_command(&topic, payload, retain, client, jobs);
                 None
             }
-            _ => None,
+            Event::Other => None,
         }
     }
 
     /// A message on `P/cmd/{name}`: checked here, run by the worker.
     fn on_command(
         &mut self,
-        p: rumqttc::Publish,
-        client: &AsyncClient,
+        topic: &str,
+        payload: Bytes,
+        retain: bool,
+        client: &Client,
         jobs: &mpsc::Sender<CommandJob>,
     ) {
-        let Some(name) = self.topics.command_name(&p.topic).map(str::to_owned) else {
+        let Some(name) = self.topics.command_name(topic).map(str::to_owned) else {
             return;
         };
-        if p.payload.is_empty() {
+        if payload.is_empty() {
             // How a retained message is cleared; not a command.
             return;
         }
-        let request_id = control::request_id(&p.payload);
-        if let Some(id) = &request_id {
-            if let Some(reply) = self.recent.get(&name, id).cloned() {
-                // A redelivery: answer again, do not run again.
-                self.publish(client, self.topics.reply(&name), reply, Tag::Other);
-                return;
-            }
-        }
         let refuse = |code: ErrorCode, msg: String| Err(CommandError::new(code, msg));
-        let check: Result<(), CommandError> = if p.retain {
+        // Only a bounded request_id is echoed (or remembered).
+        let mut request_id = control::request_id(&payload);
+        let long_id = request_id
+            .as_ref()
+            .is_some_and(|id| id.chars().count() > control::MAX_REQUEST_ID);
+        if long_id {
+            request_id = None;
+        }
+        let check: Result<(), CommandError> = if retain {
             refuse(
                 ErrorCode::Invalid,
                 "retained commands are refused (they would run again at every reconnect)".into(),
             )
+        } else if long_id {
+            refuse(
+                ErrorCode::Invalid,
+                format!(
+                    "request_id: longer than {} characters (not echoed)",
+                    control::MAX_REQUEST_ID
+                ),
+            )
         } else if CommandName::parse(&name).is_none() {
             refuse(
                 ErrorCode::UnknownCommand,
-                format!("unknown command `{name}`"),
+                format!("unknown command `{}`", bounded(&name)),
             )
         } else if !self.allowed.iter().any(|a| a == &name) {
             refuse(
                 ErrorCode::Unauthorized,
                 format!("`{name}` is not allowed on this gateway (mqtt.commands)"),
             )
-        } else if p.payload.len() > self.max_command {
+        } else if payload.len() > self.max_command {
             refuse(
                 ErrorCode::TooLarge,
                 format!(
                     "payload of {} bytes exceeds mqtt.max_command_kib ({} KiB)",
-                    p.payload.len(),
+                    payload.len(),
                     self.max_command / 1024
                 ),
             )
@@ -489,41 +574,136 @@ impl Uplink {
             Ok(())
         };
         if let Err(e) = check {
-            tracing::info!(command = %name, "command refused: {e}");
+            tracing::info!(command = %bounded(&name), "command refused: {e}");
             let reply = reply_payload(request_id.as_deref(), &Err(e));
-            self.publish(client, self.topics.reply(&name), reply, Tag::Other);
+            self.reply(client, &name, request_id.as_deref(), reply);
             return;
+        }
+        if let Some(id) = &request_id {
+            match self.replies.seen(&name, id, replies::digest(&payload)) {
+                Seen::New => {}
+                // Answered when the first run is done.
+                Seen::Running => return,
+                Seen::Again(reply) => {
+                    // A redelivery: answer again, do not run again.
+                    self.reply(client, &name, Some(id), reply);
+                    return;
+                }
+                Seen::Conflict => {
+                    let e = CommandError::new(
+                        ErrorCode::Conflict,
+                        format!("request_id `{id}` was already used for another {name} payload; use a new request_id"),
+                    );
+                    tracing::info!(command = %name, request_id = %id, "command refused: {e}");
+                    let reply = reply_payload(Some(id), &Err(e));
+                    self.reply(client, &name, Some(id), reply);
+                    return;
+                }
+            }
         }
         let job = CommandJob {
             name: name.clone(),
             request_id: request_id.clone(),
-            payload: p.payload,
+            payload,
         };
         if jobs.try_send(job).is_err() {
+            if let Some(id) = &request_id {
+                self.replies.forget(&name, id);
+            }
             let e = CommandError::new(ErrorCode::Internal, "too many commands queued; retry later");
             let reply = reply_payload(request_id.as_deref(), &Err(e));
-            self.publish(client, self.topics.reply(&name), reply, Tag::Other);
+            self.reply(client, &name, request_id.as_deref(), reply);
         }
     }
 
-    /// Queues a publish; false when the client's queue is full.
-    fn publish(&mut self, client: &AsyncClient, topic: String, payload: Vec<u8>, tag: Tag) -> bool {
+    /// Publishes a reply; one too large to send is replaced by a short error
+    /// that says so (inputs are bounded, so this should not happen).
+    fn reply(&mut self, client: &Client, name: &str, request_id: Option<&str>, payload: Vec<u8>) {
+        let topic = self.topics.reply(name);
+        if let Err(NotQueued::TooLarge(size)) =
+            self.publish(client, topic.clone(), payload, Tag::Other)
+        {
+            tracing::error!(command = %name, "reply of {size} bytes exceeds the largest packet that can be sent; replaced by an error");
+            let e = CommandError::new(
+                ErrorCode::Internal,
+                format!(
+                    "the reply ({size} bytes) exceeds the largest packet the gateway can send ({} bytes)",
+                    self.max_send
+                ),
+            );
+            let _ = self.publish(
+                client,
+                topic,
+                reply_payload(request_id, &Err(e)),
+                Tag::Other,
+            );
+        }
+    }
+
+    /// Queues a publish, if it fits in a packet and in the client's queue.
+    fn publish(
+        &mut self,
+        client: &Client,
+        topic: String,
+        payload: Vec<u8>,
+        tag: Tag,
+    ) -> Result<(), NotQueued> {
+        let size = client::publish_size(&topic, payload.len());
+        if size > self.max_send {
+            return Err(NotQueued::TooLarge(size));
+        }
         let retain = topic == self.topics.status();
-        match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
-            Ok(()) => {
-                self.tracker.queued(tag);
-                if matches!(tag, Tag::Record(..)) {
-                    self.state.published.fetch_add(1, Ordering::Relaxed);
+        if !client.try_publish(topic, retain, payload) {
+            return Err(NotQueued::Full);
+        }
+        self.tracker.queued(tag);
+        if matches!(tag, Tag::Record(..)) {
+            self.state.published.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Publishes a journal record; false when the client's queue is full. A
+    /// record too large to send is skipped, so the lane moves on, and counted.
+    fn publish_record(&mut self, client: &Client, lane: Lane, seq: u64, stored: &Stored) -> bool {
+        let topic = self.topics.record(stored.topic_suffix);
+        match self.publish(client, topic, stored.json.to_vec(), Tag::Record(lane, seq)) {
+            Ok(()) => true,
+            Err(NotQueued::Full) => false,
+            Err(NotQueued::TooLarge(size)) => {
+                if self.unsendable.insert(seq) {
+                    tracing::error!(
+                        seq,
+                        size,
+                        max = self.max_send,
+                        "journal record too large to send (mqtt.max_packet_kib or the broker's limit); skipped and reported as data loss"
+                    );
+                    self.state.unsendable.fetch_add(1, Ordering::Relaxed);
+                    self.lost += 1;
                 }
+                self.tracker.skipped(lane, seq);
                 true
             }
-            Err(_) => false,
         }
+    }
+
+    /// Tells the engine about records skipped as unsendable: a `data_loss` alarm.
+    fn report_lost(&mut self) {
+        let floor = self.tracker.alarms.acked.min(self.tracker.events.acked);
+        self.unsendable = self.unsendable.split_off(&(floor + 1));
+        if self.lost == 0 {
+            return;
+        }
+        let (n, engine) = (
+            std::mem::take(&mut self.lost),
+            self.controller.engine.clone(),
+        );
+        tokio::spawn(async move { engine.data_lost(n, LossCause::TooLarge).await });
     }
 
     /// Publishes what the windows allow: alarms first, then events, each in seq order.
     /// Cheap when there is nothing to do: it runs after every packet.
-    fn fill(&mut self, client: &AsyncClient) {
+    fn fill(&mut self, client: &Client) {
         let committed = self.journal.last_committed();
         if self.tracker.alarms.sent < committed {
             self.fill_alarms(client, committed);
@@ -535,7 +715,7 @@ impl Uplink {
         self.publish_cursors();
     }
 
-    fn fill_alarms(&mut self, client: &AsyncClient, committed: u64) {
+    fn fill_alarms(&mut self, client: &Client, committed: u64) {
         while self.tracker.alarms.in_flight() < ALARM_WINDOW {
             let from = self.tracker.alarms.sent + 1;
             match self
@@ -558,7 +738,7 @@ impl Uplink {
         }
     }
 
-    fn fill_events(&mut self, client: &AsyncClient, committed: u64) {
+    fn fill_events(&mut self, client: &Client, committed: u64) {
         let from = self.tracker.events.sent + 1;
         {
             for (seq, raw) in self.journal.range(from, committed, false) {
@@ -576,13 +756,7 @@ impl Uplink {
                     self.tracker.skipped(Lane::Events, seq);
                     continue;
                 }
-                let topic = self.topics.record(stored.topic_suffix);
-                if !self.publish(
-                    client,
-                    topic,
-                    stored.json.to_vec(),
-                    Tag::Record(Lane::Events, seq),
-                ) {
+                if !self.publish_record(client, Lane::Events, seq, &stored) {
                     break;
                 }
             }
@@ -600,13 +774,10 @@ impl Uplink {
             .store(self.tracker.events.acked, Ordering::Relaxed);
     }
 
-    fn send_record(&mut self, client: &AsyncClient, lane: Lane, seq: u64) -> bool {
+    fn send_record(&mut self, client: &Client, lane: Lane, seq: u64) -> bool {
         match self.journal.get_raw(seq) {
             Ok(Some(raw)) => match Stored::decode(&raw) {
-                Some(stored) => {
-                    let topic = self.topics.record(stored.topic_suffix);
-                    self.publish(client, topic, stored.json.to_vec(), Tag::Record(lane, seq))
-                }
+                Some(stored) => self.publish_record(client, lane, seq, &stored),
                 None => {
                     tracing::error!(seq, "journal record unreadable; skipped by the uplink");
                     self.tracker.skipped(lane, seq);
