@@ -3,7 +3,7 @@
 //! a push is answered 200 only once its record is durable (503 meanwhile, so
 //! the camera sends it again), `/healthz` says `degraded` with the reason, and
 //! once space is back every record is written in order without a gap, without
-//! a restart.
+//! a restart. `P/status` says `degraded` to the platform meanwhile.
 
 mod common;
 #[path = "../../drivers/tests/support/mod.rs"]
@@ -85,7 +85,13 @@ async fn a_full_disk_degrades_the_gateway_and_nothing_acknowledged_is_lost() {
     std::fs::create_dir_all(disk.path().join("journal")).unwrap();
     std::os::unix::fs::symlink(disk.path().join("journal"), data.join("journal")).unwrap();
     let text = plate_estate(&data, http, &secret, io.tcp_port.unwrap(), 200);
-    let text = format!("{text}\n[console]\nlisten = \"127.0.0.1:0\"\n");
+    let broker = gateway::broker::Mosquitto::start(Default::default()).expect("mosquitto");
+    let platform =
+        common::Sub::start(broker.port, "cm/bench/bench/status", "platform", false).await;
+    let text = format!(
+        "{text}\n[console]\nlisten = \"127.0.0.1:0\"\n[mqtt]\nurl = \"{}\"\n",
+        broker.url()
+    );
     let cfg = Config::parse(&text, dir.path()).expect("config");
     let gw = Gateway::start(cfg).await.expect("gateway");
     let console = gw.console_addr.expect("console");
@@ -166,6 +172,20 @@ async fn a_full_disk_degrades_the_gateway_and_nothing_acknowledged_is_lost() {
     }
     assert_eq!(push(&client, http, "京A12345").await, 200);
     pushes += 1;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while platform
+        .all()
+        .iter()
+        .filter(|m| m.json["state"] == "online")
+        .count()
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "P/status not online again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let seen = decisions(&gw);
     assert_eq!(
         seen.len(),

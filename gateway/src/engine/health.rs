@@ -25,7 +25,9 @@ impl std::fmt::Display for LossCause {
         f.write_str(match self {
             LossCause::Evicted => "evicted by the disk budget (retention.max_disk_mb)",
             LossCause::Refused => "refused while the disk did not take writes",
-            LossCause::TooLarge => "too large to publish",
+            LossCause::TooLarge => {
+                "too large to send (over mqtt.max_packet_kib or the broker's limit)"
+            }
         })
     }
 }

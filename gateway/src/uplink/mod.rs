@@ -108,13 +108,29 @@ impl UplinkState {
 
 /// The `P/status` payload.
 pub fn status_payload(state: &str) -> Vec<u8> {
-    serde_json::json!({
+    status_with_reason(state, None)
+}
+
+/// `P/status` with why the gateway is `degraded`.
+fn status_with_reason(state: &str, reason: Option<&str>) -> Vec<u8> {
+    let mut v = serde_json::json!({
         "state": state,
         "ts": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         "version": env!("CARGO_PKG_VERSION"),
-    })
-    .to_string()
-    .into_bytes()
+    });
+    if let Some(r) = reason {
+        v["reason"] = r.into();
+    }
+    v.to_string().into_bytes()
+}
+
+/// `P/status` while connected: `online`, or `degraded` with the reason while
+/// the journal cannot make records durable (the platform sees it at once).
+fn live_status(journal: &Journal) -> Vec<u8> {
+    match journal.health() {
+        crate::journal::Health::Ok => status_payload("online"),
+        crate::journal::Health::Degraded(reason) => status_with_reason("degraded", Some(&reason)),
+    }
 }
 
 /// The `P/reply/{name}` payload.
@@ -346,6 +362,7 @@ impl Uplink {
         });
 
         let mut committed = self.journal.committed();
+        let mut health = self.journal.health_changes();
         let mut persist = tokio::time::interval(Duration::from_millis(200));
         let mut connected = false;
         let mut saved = (self.tracker.alarms.acked, self.tracker.events.acked);
@@ -380,6 +397,12 @@ impl Uplink {
                     }
                     None => break,
                 },
+                Ok(()) = health.changed() => {
+                    if connected {
+                        let status = live_status(&self.journal);
+                        let _ = self.publish(&client, self.topics.status(), status, Tag::Other);
+                    }
+                }
                 Some(a) = reply_rx.recv(), if connected => {
                     // The first run's reply, and one for each duplicate that waited for it.
                     let copies = match &a.request_id {
@@ -476,7 +499,7 @@ impl Uplink {
                 let _ = self.publish(
                     client,
                     self.topics.status(),
-                    status_payload("online"),
+                    live_status(&self.journal),
                     Tag::Other,
                 );
                 Some(true)
