@@ -247,6 +247,7 @@ impl Gateway {
             StoreWatch {
                 store: db.clone(),
                 restart: restart.clone(),
+                failed: false,
             },
             shutdown.child_token(),
         ));
@@ -361,6 +362,8 @@ async fn open_store(path: &std::path::Path, cache_mb: u64) -> Result<sled::Db, S
 struct StoreWatch {
     store: sled::Db,
     restart: CancellationToken,
+    /// A write has failed (said once).
+    failed: bool,
 }
 
 impl StoreWatch {
@@ -368,15 +371,19 @@ impl StoreWatch {
     /// sled has failed a write and will fail every later one. Said in the
     /// journal's health; a restart is asked for once the journal writes again
     /// (the disk has room), so that the journal keeps what waits meanwhile.
-    async fn check(&self, journal: &Journal, failed: &mut bool) {
+    async fn check(&mut self, journal: &Journal) {
         if let Err(e) = self.store.flush_async().await {
-            if !*failed {
+            if !self.failed {
                 tracing::error!("store: cannot write ({e}); a restart is needed once the disk takes writes again");
                 journal.set_store_error(Some(e.to_string()));
-                *failed = true;
+                self.failed = true;
             }
         }
-        if *failed && journal.writes_ok() && journal.queued() == 0 && !self.restart.is_cancelled() {
+        if self.failed
+            && journal.writes_ok()
+            && journal.queued() == 0
+            && !self.restart.is_cancelled()
+        {
             tracing::error!("store: the disk takes writes again; restarting to reopen the store");
             self.restart.cancel();
         }
@@ -392,18 +399,17 @@ async fn retention_task(
     every: Duration,
     uplink: Option<UplinkState>,
     engine: EngineHandle,
-    store: StoreWatch,
+    mut store: StoreWatch,
     shutdown: CancellationToken,
 ) {
     let mut every = tokio::time::interval(every);
     let mut health = tokio::time::interval(Duration::from_secs(2));
-    let mut store_failed = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = health.tick() => {
                 report_refused(&journal, &engine).await;
-                store.check(&journal, &mut store_failed).await;
+                store.check(&journal).await;
                 continue;
             }
             _ = every.tick() => {}

@@ -236,20 +236,10 @@ script = [{ at_ms = 100, sensor = "smoke", active = false }]
     let open = open_alarms(&gw).await;
     assert_eq!(open.len(), 1, "open alarms survive a restart");
     // Commands reach a gateway that is online (subscribed) again.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while sub
-        .all()
-        .iter()
-        .filter(|m| m.json["state"] == "online")
-        .count()
-        < 2
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no second online status"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    sub.wait_count("no second online status", Duration::from_secs(10), 2, |m| {
+        m.json["state"] == "online"
+    })
+    .await;
     assert_eq!(open[0].alarm.to_string(), raised["alarm"].as_str().unwrap());
     sub.publish(
         &format!("{P}/cmd/alarm.ack"),

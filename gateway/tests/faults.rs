@@ -172,20 +172,11 @@ async fn a_full_disk_degrades_the_gateway_and_nothing_acknowledged_is_lost() {
     }
     assert_eq!(push(&client, http, "京A12345").await, 200);
     pushes += 1;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while platform
-        .all()
-        .iter()
-        .filter(|m| m.json["state"] == "online")
-        .count()
-        < 2
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "P/status not online again"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    platform
+        .wait_count("P/status not online again", WAIT, 2, |m| {
+            m.json["state"] == "online"
+        })
+        .await;
     let seen = decisions(&gw);
     assert_eq!(
         seen.len(),

@@ -416,20 +416,13 @@ async fn status_is_retained_with_last_will_and_stop() {
     .await;
 
     let mut d = Daemon::spawn(&path);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while sub
-        .all()
-        .iter()
-        .filter(|m| m.json["state"] == "online")
-        .count()
-        < 2
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "second run never said online"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    sub.wait_count(
+        "second run never said online",
+        Duration::from_secs(10),
+        2,
+        |m| m.json["state"] == "online",
+    )
+    .await;
     assert!(d.terminate().await.success());
     sub.wait_for("stopped", Duration::from_secs(10), |m| {
         m.json["state"] == "stopped"

@@ -86,8 +86,9 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
         router,
         grants,
     };
-    // Doors released for passes whose record was refused, not yet journaled.
-    let mut unrecorded = 0u64;
+    // Of the doors released for refused records (`GrantStats::unrecorded`),
+    // how many a journaled warning has already told.
+    let mut told = 0u64;
     // The uplink may be absent or gone: then the link stays as it was.
     let mut link_open = true;
     engine.set_link(*link.borrow_and_update());
@@ -114,7 +115,7 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
             Some(input) = inputs.recv() => match input {
                 Input::Command { cmd, reply } => {
                     let (fx, result) = engine.on_command(cmd, Utc::now());
-                    unrecorded += sink.apply(fx, receipt).await;
+                    sink.apply(fx, receipt).await;
                     let _ = reply.send(result);
                     continue;
                 }
@@ -142,6 +143,7 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
             }
             _ = tick.tick() => {
                 let mut fx = engine.on_tick(Utc::now());
+                let unrecorded = sink.grants.unrecorded.load(Ordering::Relaxed) - told;
                 if unrecorded > 0 {
                     fx.records.push(engine.gateway_event(
                         EventAction::GatewayWarning,
@@ -151,12 +153,12 @@ pub async fn run(mut engine: Engine, wiring: Wiring, shutdown: CancellationToken
                         ),
                         Utc::now(),
                     ));
-                    unrecorded = 0;
+                    told += unrecorded;
                 }
                 fx
             }
         };
-        unrecorded += sink.apply(fx, receipt).await;
+        sink.apply(fx, receipt).await;
     }
     let stopped = engine.gateway_event(EventAction::GatewayStopped, "gatewayd stopped", Utc::now());
     if let Err(e) = journal.append(vec![stopped]).await {
@@ -174,13 +176,12 @@ struct Sink {
 impl Sink {
     /// Journals the records and delivers the commands; a door release waits
     /// for its record up to [`GRANT_WAIT`]. Settles `receipt` once the records
-    /// are durable (without blocking the engine for it). Returns 1 when a door
-    /// was released for records the journal refused.
-    async fn apply(&self, fx: Effects, receipt: Receipt) -> u64 {
+    /// are durable (without blocking the engine for it).
+    async fn apply(&self, fx: Effects, receipt: Receipt) {
         if fx.records.is_empty() {
             self.deliver(fx.commands);
             receipt.settle(Ok(()));
-            return 0;
+            return;
         }
         let releases = fx.commands.iter().any(|c| releases(&c.action));
         let durable = match self.journal.append_notify(fx.records) {
@@ -191,15 +192,14 @@ impl Sink {
                 receipt.settle(Err(NotDurable(e.to_string())));
                 if releases {
                     self.grants.unrecorded.fetch_add(1, Ordering::Relaxed);
-                    return 1;
                 }
-                return 0;
+                return;
             }
         };
         if !releases {
             self.deliver(fx.commands);
             settle_when_durable(durable, receipt);
-            return 0;
+            return;
         }
         let mut durable = durable;
         match tokio::time::timeout(GRANT_WAIT, &mut durable).await {
@@ -215,7 +215,6 @@ impl Sink {
                 settle_when_durable(durable, receipt);
             }
         }
-        0
     }
 
     /// Never waits: a driver whose queue is full is stuck, and the engine must not be.

@@ -112,6 +112,21 @@ impl Sub {
         }
     }
 
+    /// Waits until `n` messages match `pred` (e.g. a second `online`).
+    pub async fn wait_count(
+        &self,
+        what: &str,
+        timeout: Duration,
+        n: usize,
+        pred: impl Fn(&Msg) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while self.all().iter().filter(|m| pred(m)).count() < n {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload)
