@@ -397,12 +397,6 @@ impl Journal {
         }
     }
 
-    /// Flushes everything (cursors included) to disk; used at shutdown.
-    pub async fn flush(&self) -> Result<(), JournalError> {
-        self.db.db()?.flush_async().await?;
-        Ok(())
-    }
-
     /// Removes the records at `seqs` (retention); done by the writer, in order
     /// with appends.
     pub async fn evict(&self, seqs: Vec<u64>) -> Result<Evicted, JournalError> {
